@@ -1,0 +1,10 @@
+"""fairseq-ssr: Sequence Span Rewriting (Zhou et al., EMNLP 2021) for T5 as a fairseq ``--user-dir`` plugin.
+
+Importing the package applies the compatibility fixes once, then registers the model, task and criterion.
+fairseq imports it for ``--user-dir`` in every entry point (train, generate, interactive, preprocess, DDP workers).
+"""
+import os
+
+# torch >= 2.6 loads checkpoints with weights_only=True, which rejects the argparse/omegaconf objects that every
+# fairseq checkpoint holds. The variable is read at each torch.load call; a user's own setting wins.
+os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")

@@ -1,0 +1,121 @@
+"""A fairseq Dictionary in Hugging Face T5's id order, and the SSR span markers inside it.
+
+fairseq's stock Dictionary prepends ``<s> <pad> </s> <unk>`` and would shift every id by four, so T5 checkpoints
+would need their embeddings permuted. Here id ``i`` is SentencePiece piece ``i`` (pad 0, eos 1, unk 2), then come
+the 100 sentinels where HF's ``T5Tokenizer`` puts them (``<extra_id_N>`` = ``n_pieces + 99 - N``), then filler rows
+up to the embedding's row count (32128 for the public checkpoints).
+
+SSR markers reuse the sentinels, so no checkpoint needs resizing and the target side keeps T5's infilling format
+(``<extra_id_0> span <extra_id_1> span``):
+
+* ``<s_i>``  (start of span i, source and target) is ``<extra_id_{i-1}>``;
+* ``</s_i>`` (end of span i, source only) is ``<extra_id_{100-i}>``.
+
+That caps a sequence at ``MAX_SPANS = 50`` spans, about twice what 30% masking of 256 tokens produces, and needs
+none of the 28 unused rows, so it also works for T5-layout models whose embedding has exactly ``n_pieces + 100`` rows.
+"""
+import re
+from typing import List, Optional
+
+from fairseq.data import Dictionary
+
+NUM_SENTINELS = 100
+MAX_SPANS = NUM_SENTINELS // 2
+ROW_PADDING = 128
+SPECIALS = ("<pad>", "</s>", "<unk>")  # ids 0, 1, 2 in every T5-layout SentencePiece model
+MARKER_RE = re.compile(r"<(/?)s_(\d+)>|<extra_id_(\d+)>")
+
+
+class T5Dictionary(Dictionary):
+    """Symbols in T5 id order; ``bos()`` is pad because T5's decoder starts from pad."""
+
+    def __init__(self, symbols: List[str]):
+        super().__init__(add_special_symbols=False)
+        if tuple(symbols[:3]) != SPECIALS:
+            raise ValueError(f"a T5 dictionary starts with {' '.join(SPECIALS)} (ids 0-2), got {symbols[:3]}")
+        for s in symbols:
+            if s in self.indices:
+                raise ValueError(f"duplicate symbol in T5 dictionary: {s!r}")
+            self.add_symbol(s, n=0)
+        self.pad_index, self.eos_index, self.unk_index = 0, 1, 2
+        self.bos_index = self.pad_index
+        self.nspecial = 3
+        first = self.indices.get("<extra_id_99>")
+        if first is None or self.indices.get("<extra_id_0>") != first + NUM_SENTINELS - 1:
+            raise ValueError("a T5 dictionary holds <extra_id_99> .. <extra_id_0> as consecutive ids")
+        self.num_pieces = first
+
+    @classmethod
+    def from_pieces(cls, pieces: List[str], num_rows: Optional[int] = None) -> "T5Dictionary":
+        """SentencePiece pieces in id order, plus sentinels, padded with ``<unused_K>`` to ``num_rows``."""
+        symbols = list(pieces) + [f"<extra_id_{NUM_SENTINELS - 1 - j}>" for j in range(NUM_SENTINELS)]
+        if num_rows is not None:
+            # HF pads the embedding to a multiple of 128 at most (32100 -> 32128); more spare rows than that
+            # means the SentencePiece model belongs to another checkpoint.
+            if not len(symbols) <= num_rows < len(symbols) + ROW_PADDING:
+                raise ValueError(
+                    f"the embedding has {num_rows} rows but the SentencePiece model gives {len(symbols)} ids "
+                    f"({len(pieces)} pieces + {NUM_SENTINELS} sentinels): the model and the vocabulary do not match"
+                )
+            symbols += [f"<unused_{k}>" for k in range(num_rows - len(symbols))]
+        return cls(symbols)
+
+    @classmethod
+    def load(cls, f, add_special_symbols=False):
+        """Read ``dict.txt`` as written by :meth:`save`: every symbol, one per line, in id order."""
+        if isinstance(f, str):
+            with open(f, encoding="utf-8") as fd:
+                return cls.load(fd)
+        symbols = []
+        for lineno, line in enumerate(f, 1):
+            parts = line.rstrip("\n").rsplit(" ", 1)
+            if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+                raise ValueError(f"{getattr(f, 'name', 'dictionary')}:{lineno}: expected '<symbol> <count>', got {line!r}")
+            symbols.append(parts[0])
+        return cls(symbols)
+
+    def save(self, f):
+        """Write every symbol (specials included) so that :meth:`load` restores the exact id order."""
+        self._save(f, zip(self.symbols, self.count))
+
+    # --- SSR markers -------------------------------------------------------------------------------------------
+    def sentinel(self, n: int) -> int:
+        return self.num_pieces + NUM_SENTINELS - 1 - n
+
+    def span_start(self, i: int) -> int:
+        """Id of ``<s_i>`` (i counts from 1)."""
+        _check_span(i)
+        return self.sentinel(i - 1)
+
+    def span_end(self, i: int) -> int:
+        """Id of ``</s_i>`` (i counts from 1)."""
+        _check_span(i)
+        return self.sentinel(NUM_SENTINELS - i)
+
+    def is_sentinel(self, idx: int) -> bool:
+        return self.num_pieces <= idx < self.num_pieces + NUM_SENTINELS
+
+    def marker_string(self, idx: int) -> str:
+        """``<s_i>`` / ``</s_i>`` for a marker id, else the stored symbol."""
+        if self.is_sentinel(idx):
+            n = self.num_pieces + NUM_SENTINELS - 1 - idx
+            return f"<s_{n + 1}>" if n < MAX_SPANS else f"</s_{NUM_SENTINELS - n}>"
+        return self[idx]
+
+    def marker_id(self, text: str) -> int:
+        """Id of a marker written as ``<s_i>``, ``</s_i>`` or ``<extra_id_N>``."""
+        m = MARKER_RE.fullmatch(text)
+        if m is None:
+            raise ValueError(f"not a span marker: {text!r}")
+        if m.group(3) is not None:
+            n = int(m.group(3))
+            if n >= NUM_SENTINELS:
+                raise ValueError(f"T5 has sentinels <extra_id_0> .. <extra_id_{NUM_SENTINELS - 1}>, got {text!r}")
+            return self.sentinel(n)
+        i = int(m.group(2))
+        return self.span_end(i) if m.group(1) else self.span_start(i)
+
+
+def _check_span(i: int):
+    if not 1 <= i <= MAX_SPANS:
+        raise ValueError(f"span markers run from <s_1> to <s_{MAX_SPANS}>, got span {i}")

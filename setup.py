@@ -1,0 +1,32 @@
+"""fairseq-ssr: Sequence Span Rewriting (Zhou et al., EMNLP 2021) as a fairseq plugin."""
+from setuptools import find_packages, setup
+
+setup(
+    name="fairseq-ssr",
+    version="0.1.0",
+    description="Sequence Span Rewriting for T5 in fairseq: data pipeline, curriculum training, evaluation",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["fairseq_ssr", "fairseq_ssr.*", "preprocess", "preprocess.*"]),
+    include_package_data=True,
+    install_requires=[
+        # fairseq 0.12 as a cp311 wheel. Its torchaudio requirement pulls a build that cannot load next to
+        # torch 2.13 and breaks `import transformers`; setup.sh removes it (fairseq never imports it for text).
+        "ve-fairseq==0.12.3",
+        "torch==2.13.0",  # known good here; the CPU build installs from local disk
+        "numpy",
+        "sentencepiece>=0.2",
+        "sacrebleu>=2.0",
+        "safetensors>=0.4",
+        "tqdm",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "transformers>=4.40"],
+    },
+    entry_points={
+        "console_scripts": [
+            "ssr-convert=fairseq_ssr.cli.convert:main",
+        ],
+    },
+)
