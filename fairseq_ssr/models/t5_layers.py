@@ -1,0 +1,204 @@
+"""The arithmetic of T5 (Raffel et al. 2020) as Hugging Face's ``modeling_t5.py`` computes it, in plain torch.
+
+Pre-norm blocks with RMSNorm, relative position buckets shared by all layers of a stack, attention without the
+1/sqrt(d) scale, ReLU or gated-GELU feed-forward. Attention runs through ``scaled_dot_product_attention`` with the
+position bias (plus the padding mask) as an additive float mask and ``scale=1``; the bias still gets its gradient.
+
+Incremental decoding keeps each layer's keys and values in a :class:`KVCache`; fairseq's
+``incremental_state`` dict stores those caches (see ``t5.py``).
+"""
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass
+class T5Dims:
+    """The shape of a T5 stack: Hugging Face ``T5Config`` field names."""
+
+    d_model: int
+    d_kv: int
+    d_ff: int
+    num_heads: int
+    relative_attention_num_buckets: int = 32
+    relative_attention_max_distance: int = 128
+    dropout_rate: float = 0.1
+    layer_norm_epsilon: float = 1e-6
+    feed_forward_proj: str = "relu"
+
+
+class T5LayerNorm(nn.Module):
+    """RMSNorm: scale only, no bias and no mean subtraction; the variance is taken in fp32."""
+
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        variance = x.float().pow(2).mean(-1, keepdim=True)
+        x = x * torch.rsqrt(variance + self.eps)
+        if self.weight.dtype in (torch.float16, torch.bfloat16):
+            x = x.to(self.weight.dtype)
+        return self.weight * x
+
+
+def relative_position_bucket(relative_position: Tensor, bidirectional: bool, num_buckets: int, max_distance: int):
+    """Bucket index of ``key_pos - query_pos``: exact below ``num_buckets/2`` (per direction), log-spaced above.
+
+    Bidirectional (encoder) stacks give half the buckets to each direction; causal (decoder) stacks only look back.
+    """
+    buckets = torch.zeros_like(relative_position)
+    if bidirectional:
+        num_buckets //= 2
+        buckets += (relative_position > 0).long() * num_buckets
+        distance = relative_position.abs()
+    else:
+        distance = (-relative_position).clamp(min=0)
+    max_exact = num_buckets // 2
+    # log-spaced buckets, computed in float32 exactly as the reference does
+    log_bucket = max_exact + (
+        torch.log(distance.float() / max_exact) / math.log(max_distance / max_exact) * (num_buckets - max_exact)
+    ).long()
+    log_bucket = log_bucket.clamp(max=num_buckets - 1)
+    return buckets + torch.where(distance < max_exact, distance, log_bucket)
+
+
+class RelativePositionBias(nn.Module):
+    """One embedding of (bucket -> per-head bias) for a whole stack; held by block 0 in HF's weight names."""
+
+    def __init__(self, dims: T5Dims, bidirectional: bool):
+        super().__init__()
+        self.bidirectional = bidirectional
+        self.num_buckets = dims.relative_attention_num_buckets
+        self.max_distance = dims.relative_attention_max_distance
+        self.relative_attention_bias = nn.Embedding(self.num_buckets, dims.num_heads)
+
+    def forward(self, query_len: int, key_len: int, query_offset: int = 0) -> Tensor:
+        """Bias of shape (1, heads, query_len, key_len) for queries at ``query_offset ..``."""
+        device = self.relative_attention_bias.weight.device
+        query_pos = torch.arange(query_offset, query_offset + query_len, device=device)[:, None]
+        key_pos = torch.arange(key_len, device=device)[None, :]
+        buckets = relative_position_bucket(key_pos - query_pos, self.bidirectional, self.num_buckets, self.max_distance)
+        return self.relative_attention_bias(buckets).permute(2, 0, 1).unsqueeze(0)
+
+
+class KVCache:
+    """Keys and values of one attention layer, (batch, heads, time, d_kv); grown by concatenation."""
+
+    def __init__(self, key: Tensor, value: Tensor):
+        self.key, self.value = key, value
+
+    def append(self, key: Tensor, value: Tensor):
+        self.key = torch.cat([self.key, key], dim=2)
+        self.value = torch.cat([self.value, value], dim=2)
+
+    def reorder(self, order: Tensor) -> "KVCache":
+        return KVCache(self.key.index_select(0, order), self.value.index_select(0, order))
+
+
+class T5Attention(nn.Module):
+    """Multi-head attention with ``q, k, v, o`` projections of inner size ``heads * d_kv`` and no scaling."""
+
+    def __init__(self, dims: T5Dims):
+        super().__init__()
+        inner = dims.num_heads * dims.d_kv
+        self.num_heads, self.d_kv = dims.num_heads, dims.d_kv
+        self.dropout = dims.dropout_rate
+        self.q = nn.Linear(dims.d_model, inner, bias=False)
+        self.k = nn.Linear(dims.d_model, inner, bias=False)
+        self.v = nn.Linear(dims.d_model, inner, bias=False)
+        self.o = nn.Linear(inner, dims.d_model, bias=False)
+
+    def split_heads(self, x: Tensor) -> Tensor:
+        return x.view(x.size(0), x.size(1), self.num_heads, self.d_kv).transpose(1, 2)
+
+    def project_kv(self, source: Tensor) -> KVCache:
+        return KVCache(self.split_heads(self.k(source)), self.split_heads(self.v(source)))
+
+    def forward(self, x: Tensor, kv: KVCache, bias: Tensor) -> Tensor:
+        q = self.split_heads(self.q(x))
+        key, value = kv.key, kv.value
+        if bias.dtype != q.dtype:
+            bias = bias.to(q.dtype)
+        out = F.scaled_dot_product_attention(
+            q, key, value, attn_mask=bias, dropout_p=self.dropout if self.training else 0.0, scale=1.0
+        )
+        return self.o(out.transpose(1, 2).reshape(x.size(0), x.size(1), -1))
+
+
+class T5FeedForward(nn.Module):
+    """``wo(relu(wi x))`` (T5 v1.0) or ``wo(gelu_tanh(wi_0 x) * wi_1 x)`` (v1.1 / Flan, "gated-gelu")."""
+
+    def __init__(self, dims: T5Dims):
+        super().__init__()
+        self.gated = dims.feed_forward_proj == "gated-gelu"
+        if self.gated:
+            self.wi_0 = nn.Linear(dims.d_model, dims.d_ff, bias=False)
+            self.wi_1 = nn.Linear(dims.d_model, dims.d_ff, bias=False)
+        else:
+            self.wi = nn.Linear(dims.d_model, dims.d_ff, bias=False)
+        self.wo = nn.Linear(dims.d_ff, dims.d_model, bias=False)
+        self.dropout = nn.Dropout(dims.dropout_rate)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.gated:
+            h = F.gelu(self.wi_0(x), approximate="tanh") * self.wi_1(x)
+        else:
+            h = F.relu(self.wi(x))
+        return self.wo(self.dropout(h))
+
+
+class T5Block(nn.Module):
+    """Self-attention, (decoder only) cross-attention, feed-forward; each pre-normed with a residual around it."""
+
+    def __init__(self, dims: T5Dims, is_decoder: bool):
+        super().__init__()
+        self.is_decoder = is_decoder
+        self.self_attn = T5Attention(dims)
+        self.self_attn_norm = T5LayerNorm(dims.d_model, dims.layer_norm_epsilon)
+        if is_decoder:
+            self.cross_attn = T5Attention(dims)
+            self.cross_attn_norm = T5LayerNorm(dims.d_model, dims.layer_norm_epsilon)
+        self.ff = T5FeedForward(dims)
+        self.ff_norm = T5LayerNorm(dims.d_model, dims.layer_norm_epsilon)
+        self.dropout = nn.Dropout(dims.dropout_rate)
+
+    def forward(
+        self,
+        x: Tensor,
+        self_bias: Tensor,
+        self_cache: Optional[KVCache] = None,
+        cross_kv: Optional[KVCache] = None,
+        cross_bias: Optional[Tensor] = None,
+    ):
+        """Returns the new hidden states and the self-attention keys/values (appended to ``self_cache`` if given)."""
+        h = self.self_attn_norm(x)
+        step_kv = self.self_attn.project_kv(h)
+        if self_cache is None:
+            self_cache = step_kv
+        else:
+            self_cache.append(step_kv.key, step_kv.value)
+        x = x + self.dropout(self.self_attn(h, self_cache, self_bias))
+        if self.is_decoder:
+            x = x + self.dropout(self.cross_attn(self.cross_attn_norm(x), cross_kv, cross_bias))
+        x = x + self.dropout(self.ff(self.ff_norm(x)))
+        return x, self_cache
+
+
+def padding_bias(padding_mask: Tensor, dtype: torch.dtype) -> Tensor:
+    """(batch, key_len) bool, True at pads -> additive (batch, 1, 1, key_len) mask with dtype's most negative value."""
+    bias = torch.zeros(padding_mask.shape, dtype=dtype, device=padding_mask.device)
+    bias.masked_fill_(padding_mask, torch.finfo(dtype).min)
+    return bias[:, None, None, :]
+
+
+def causal_bias(query_len: int, key_len: int, dtype: torch.dtype, device) -> Tensor:
+    """(1, 1, query_len, key_len) additive mask hiding future keys; queries are the last ``query_len`` positions."""
+    offset = key_len - query_len
+    future = torch.ones(query_len, key_len, dtype=torch.bool, device=device).triu(offset + 1)
+    return torch.zeros(query_len, key_len, dtype=dtype, device=device).masked_fill(future, torch.finfo(dtype).min)[None, None]
