@@ -91,7 +91,7 @@ def training_config(data_dir, model_args: T5Config):
 
     flags = [str(data_dir), "--task", "ssr_rewriting", "--arch", "t5"]
     for name, value in vars(model_args).items():
-        if name == "hf_checkpoint" or value is None:
+        if name in ("hf_checkpoint", "_name") or value is None:
             continue
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
@@ -111,7 +111,9 @@ def save_model_dir(model: T5Model, tokenizer: T5Tokenizer, out_dir) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg = training_config(out, model.t5_config)
-    state = {"cfg": cfg, "args": None, "model": model.state_dict(), "optimizer_history": [], "extra_state": {}}
+    # no optimizer state: start training from it with --finetune-from-model (or --restore-file with the --reset-* flags)
+    history = [{"criterion_name": None, "optimizer_name": None, "lr_scheduler_state": {"best": None}, "num_updates": 0}]
+    state = {"cfg": cfg, "args": None, "model": model.state_dict(), "optimizer_history": history, "extra_state": {}}
     checkpoint_utils.torch_persistent_save(state, str(out / CHECKPOINT_NAME))
     tokenizer.dictionary.save(str(out / DICT_NAME))
     (out / SPM_NAME).write_bytes(Path(tokenizer.spm_path).read_bytes())

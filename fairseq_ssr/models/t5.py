@@ -185,18 +185,23 @@ class T5Model(FairseqEncoderDecoderModel):
         ``--hf-checkpoint`` can fill what the user did not set."""
         defaults = T5Config()
         for f in dataclasses.fields(T5Config):
-            name = "--" + f.name.replace("_", "-")
-            help_text = f"{f.metadata['help']} (default: {getattr(defaults, f.name)})"
+            if f.name.startswith("_"):
+                continue
+            kwargs = dict(default=argparse.SUPPRESS, help=f"{f.metadata['help']} (default: {getattr(defaults, f.name)})")
             if f.type is bool:
-                parser.add_argument(name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
+                kwargs["action"] = argparse.BooleanOptionalAction
             elif f.name == "feed_forward_proj":
-                parser.add_argument(name, choices=["relu", "gated-gelu"], default=argparse.SUPPRESS, help=help_text)
-            elif f.name in ("num_decoder_layers",):
-                parser.add_argument(name, type=int, default=argparse.SUPPRESS, help=help_text)
+                kwargs["choices"] = ["relu", "gated-gelu"]
+            elif f.name == "num_decoder_layers":
+                kwargs["type"] = int
             elif f.name == "hf_checkpoint":
-                parser.add_argument(name, type=str, metavar="DIR", default=argparse.SUPPRESS, help=help_text)
+                kwargs.update(type=str, metavar="DIR")
             else:
-                parser.add_argument(name, type=f.type, default=argparse.SUPPRESS, help=help_text)
+                kwargs["type"] = f.type
+            try:
+                parser.add_argument("--" + f.name.replace("_", "-"), **kwargs)
+            except argparse.ArgumentError:
+                pass  # defined by the task as well (length limits): one flag serves both, as in fairseq
 
     @classmethod
     def build_model(cls, args, task):
@@ -219,7 +224,8 @@ class T5Model(FairseqEncoderDecoderModel):
 
 
 def config_from_args(args) -> T5Config:
-    return T5Config(**{f.name: getattr(args, f.name) for f in dataclasses.fields(T5Config) if hasattr(args, f.name)})
+    return T5Config(**{f.name: getattr(args, f.name) for f in dataclasses.fields(T5Config)
+                       if not f.name.startswith("_") and hasattr(args, f.name)})
 
 
 def fill_args(args, preset: dict, arch: str = "t5"):
@@ -243,7 +249,7 @@ def fill_args(args, preset: dict, arch: str = "t5"):
         )
     defaults = T5Config()
     for f in dataclasses.fields(T5Config):
-        if not hasattr(args, f.name):
+        if not hasattr(args, f.name) and not f.name.startswith("_"):
             setattr(args, f.name, hf_shape.get(f.name, preset.get(f.name, getattr(defaults, f.name))))
     if args.num_decoder_layers is None:
         args.num_decoder_layers = args.num_layers

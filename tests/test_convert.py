@@ -1,0 +1,125 @@
+"""``ssr-convert``: HF directory -> fairseq checkpoint -> HF directory is lossless; bad input gets one clear error."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import T5Config as HFConfig
+from transformers import T5ForConditionalGeneration, T5Tokenizer
+
+from fairseq_ssr.checkpoints import convert_from_hf, convert_to_hf, load_t5
+from fairseq_ssr.data import T5Tokenizer as OurTokenizer
+
+ROWS = 1128  # 1000 pieces + 100 sentinels + 28 unused rows, the public checkpoints' layout in small
+SHAPES = {
+    "v1_0": dict(d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, feed_forward_proj="relu"),
+    "v1_1": dict(d_model=32, d_kv=12, d_ff=48, num_layers=2, num_decoder_layers=1, num_heads=3,
+                 feed_forward_proj="gated-gelu", tie_word_embeddings=False),
+}
+
+
+def make_hf_dir(path, spm_path, kind, seed=0):
+    """A random HF T5 saved by transformers itself, with the SentencePiece model beside it."""
+    torch.manual_seed(seed)
+    config = HFConfig(vocab_size=ROWS, decoder_start_token_id=0, **SHAPES[kind])
+    model = T5ForConditionalGeneration(config)
+    if not SHAPES[kind].get("tie_word_embeddings", True):
+        model.lm_head.weight = torch.nn.Parameter(torch.randn(ROWS, config.d_model))
+    model.save_pretrained(path)
+    shutil.copy(spm_path, path / "spiece.model")
+    return path
+
+
+@pytest.fixture(scope="module", params=list(SHAPES))
+def hf_dir(request, tmp_path_factory, spm_path):
+    return make_hf_dir(tmp_path_factory.mktemp(request.param), spm_path, request.param)
+
+
+def ssr_convert(*args):
+    return subprocess.run([sys.executable, "-m", "fairseq_ssr.cli.convert", *map(str, args)], capture_output=True, text=True)
+
+
+def test_round_trip_reproduces_every_tensor(hf_dir, tmp_path):
+    result = ssr_convert("from-hf", hf_dir, tmp_path / "fairseq")
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in (tmp_path / "fairseq").iterdir()} == {"model.pt", "dict.txt", "spiece.model"}
+    result = ssr_convert("to-hf", tmp_path / "fairseq" / "model.pt", tmp_path / "back")
+    assert result.returncode == 0, result.stderr
+    original = load_file(hf_dir / "model.safetensors")
+    back = load_file(tmp_path / "back" / "model.safetensors")
+    for name, tensor in original.items():
+        if name in back:
+            assert torch.equal(back[name], tensor), name
+        else:  # HF may store aliases of the shared embedding; they must equal it
+            assert torch.equal(tensor, original["shared.weight"]), name
+    assert set(back) <= set(original) | {"lm_head.weight"}
+
+
+def test_exported_directory_loads_in_transformers(hf_dir, tmp_path):
+    convert_to_hf(convert_from_hf(hf_dir, tmp_path / "fairseq"), tmp_path / "back")
+    original = T5ForConditionalGeneration.from_pretrained(hf_dir).eval()
+    exported = T5ForConditionalGeneration.from_pretrained(tmp_path / "back").eval()
+    ids = torch.randint(3, 1000, (2, 9))
+    with torch.no_grad():
+        assert torch.equal(original(input_ids=ids, decoder_input_ids=ids).logits, exported(input_ids=ids, decoder_input_ids=ids).logits)
+    text = "I go to school yesterday, said the teacher."
+    assert T5Tokenizer.from_pretrained(tmp_path / "back")(text).input_ids == OurTokenizer(hf_dir / "spiece.model").encode(text)
+
+
+def test_load_t5_reads_both_formats_alike(hf_dir, tmp_path):
+    convert_from_hf(hf_dir, tmp_path)
+    from_hf, tok_hf = load_t5(hf_dir)
+    from_fairseq, tok_fs = load_t5(tmp_path)
+    assert len(tok_hf.dictionary) == len(tok_fs.dictionary) == ROWS
+    a, b = from_hf.state_dict(), from_fairseq.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# --- bad input: one clear line, exit 2, no traceback ------------------------------------------------------------
+def expect_error(result, *fragments):
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+
+
+@pytest.fixture
+def broken(tmp_path, spm_path):
+    return make_hf_dir(tmp_path / "hf", spm_path, "v1_0")
+
+
+def test_directory_without_weights(broken, tmp_path):
+    (broken / "model.safetensors").unlink()
+    expect_error(ssr_convert("from-hf", broken, tmp_path / "out"), "no weights found", "model.safetensors")
+
+
+def test_unsupported_config_names_the_field(broken, tmp_path):
+    config = json.loads((broken / "config.json").read_text())
+    config["feed_forward_proj"] = "gated-silu"
+    (broken / "config.json").write_text(json.dumps(config))
+    expect_error(ssr_convert("from-hf", broken, tmp_path / "out"), "feed_forward_proj", "gated-silu")
+
+
+def test_sentencepiece_model_of_another_vocabulary(broken, tmp_path):
+    from fairseq_ssr.data import train_sentencepiece
+
+    other = train_sentencepiece([Path(__file__).parents[1] / "data" / "botchan.txt"], tmp_path / "small", vocab_size=300)
+    shutil.copy(other, broken / "spiece.model")
+    expect_error(ssr_convert("from-hf", broken, tmp_path / "out"), "do not match", "1128 rows")
+
+
+def test_truncated_weights(broken, tmp_path):
+    data = (broken / "model.safetensors").read_bytes()
+    (broken / "model.safetensors").write_bytes(data[: len(data) // 2])
+    expect_error(ssr_convert("from-hf", broken, tmp_path / "out"), "cannot read the weights", "model.safetensors")
+
+
+def test_truncated_checkpoint(broken, tmp_path):
+    checkpoint = convert_from_hf(broken, tmp_path / "fairseq")
+    data = checkpoint.read_bytes()
+    checkpoint.write_bytes(data[: len(data) // 3])
+    expect_error(ssr_convert("to-hf", checkpoint, tmp_path / "back"), "cannot read the checkpoint", "model.pt")
