@@ -1,0 +1,135 @@
+"""The pipeline's intermediate files: JSON lines, one record per example, in increasing example id.
+
+Every stage reads and writes the same shape (``{"id": 17, "tokens": [...], ...}``, one object a line), so each file
+can be inspected with ``head``/``jq`` and each stage streams it with constant memory. Ids are global example indices
+fixed by the text stage; they key the per-example random streams, the generation shards and the validation split,
+so they must stay strictly increasing inside a file (checked on read). Finished files appear atomically (written
+under a temporary name, renamed at the end); only the generation stage appends, under its own commit protocol.
+"""
+import hashlib
+import heapq
+import json
+import os
+import re
+from typing import Iterable, Iterator, List, Optional
+
+_ID_RE = re.compile(rb'^\{"id":(\d+)[,}]')
+
+
+def dumps(record: dict) -> bytes:
+    """One compact JSON line; ``id`` must be the first key (see :func:`peek_id`)."""
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+def peek_id(line: bytes, where: str) -> int:
+    """The id of a record line without parsing the rest: lets a shard skip other shards' lines cheaply."""
+    m = _ID_RE.match(line)
+    if m is not None:
+        return int(m.group(1))
+    try:
+        return int(json.loads(line)["id"])
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{where}: not a pipeline record (expected a JSON object with an integer 'id')") from None
+
+
+def parse(line: bytes, where: str) -> dict:
+    try:
+        rec = json.loads(line)
+        int(rec["id"])
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{where}: not a pipeline record (expected a JSON object with an integer 'id')") from None
+    return rec
+
+
+def read_records(path: str) -> Iterator[dict]:
+    """Records of one file in order; a malformed line or a non-increasing id is an error naming file and line."""
+    last = -1
+    with open(path, "rb") as f:
+        for lineno, line in enumerate(f, 1):
+            rec = parse(line, f"{path}:{lineno}")
+            if rec["id"] <= last:
+                raise ValueError(f"{path}:{lineno}: example id {rec['id']} after {last}: ids must increase")
+            last = rec["id"]
+            yield rec
+
+
+def merge_by_id(paths: List[str]) -> Iterator[dict]:
+    """Records of several files (e.g. generation shards) in global id order; an id found twice is an error."""
+    streams = [((rec["id"], k, rec) for rec in read_records(p)) for k, p in enumerate(paths)]
+    last_id, last_k = -1, -1
+    for rid, k, rec in heapq.merge(*streams):
+        if rid == last_id:
+            raise ValueError(f"example id {rid} appears in both {paths[last_k]} and {paths[k]}")
+        last_id, last_k = rid, k
+        yield rec
+
+
+class AtomicFile:
+    """Binary file that appears under its final name only when closed without an error (tmp + fsync + rename)."""
+
+    def __init__(self, path: str):
+        self.path = str(path)
+        self.tmp = f"{self.path}.tmp"
+
+    def __enter__(self):
+        self.f = open(self.tmp, "wb")
+        return self.f
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.f.flush()
+            os.fsync(self.f.fileno())
+            self.f.close()
+            os.replace(self.tmp, self.path)
+        else:
+            self.f.close()
+            os.unlink(self.tmp)
+        return False
+
+
+def write_json(path: str, obj) -> None:
+    """Write JSON atomically (a reader never sees half a stats or progress file)."""
+    with AtomicFile(path) as f:
+        f.write(json.dumps(obj, indent=1, sort_keys=True).encode("utf-8") + b"\n")
+
+
+def read_json(path: str) -> Optional[dict]:
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def stats_path(path: str) -> str:
+    """Where a stage writes the stats of the file it produced."""
+    return f"{path}.stats.json"
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fingerprint(path: str, edge: int = 1 << 20) -> dict:
+    """Size plus a hash of the first and last MiB: cheap on gigabytes, and catches a regenerated input file."""
+    size = os.path.getsize(path)
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read(edge))
+        if size > edge:
+            f.seek(max(edge, size - edge))
+            h.update(f.read(edge))
+    return {"size": size, "edges_sha256": h.hexdigest()}
+
+
+def write_records(path: str, records: Iterable[dict]) -> int:
+    """Write a whole record file atomically; returns the number of records."""
+    n = 0
+    with AtomicFile(path) as f:
+        for rec in records:
+            f.write(dumps(rec))
+            n += 1
+    return n
