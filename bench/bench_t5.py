@@ -87,7 +87,7 @@ def bench_train(args, device):
         results.append(dict(bench="train_step", impl=name, size=args.size, compile=args.compile, bsz=args.bsz,
                             src_len=args.src_len, tgt_len=args.tgt_len, step_s=round(dt, 4), tokens_per_s=round(tokens / dt),
                             peak_mem_gb=round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == "cuda" else None))
-        del opt, fwd
+
     results.append(dict(bench="train_step", ratio_ours_over_hf=round(results[1]["tokens_per_s"] / results[0]["tokens_per_s"], 3)))
     return results
 

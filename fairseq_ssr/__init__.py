@@ -4,7 +4,11 @@ Importing the package applies the compatibility fixes once, then registers the m
 fairseq imports it for ``--user-dir`` in every entry point (train, generate, interactive, preprocess, DDP workers).
 """
 import os
+import warnings
 
 # torch >= 2.6 loads checkpoints with weights_only=True, which rejects the argparse/omegaconf objects that every
 # fairseq checkpoint holds. The variable is read at each torch.load call; a user's own setting wins.
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+warnings.filterwarnings("ignore", message="Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD detected")
+
+from . import criterions, models, tasks  # noqa: E402,F401  (registration; fairseq does not auto-import criterions)

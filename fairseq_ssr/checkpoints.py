@@ -6,7 +6,6 @@ A converted fairseq model directory holds ``model.pt`` (a checkpoint that ``fair
 from pathlib import Path
 from typing import Optional, Tuple
 
-import torch
 
 from .data.tokenizer import T5Tokenizer
 from .models.hf import hf_config_from_args, load_hf_weights, read_hf_config, read_hf_shape, vocab_rows, write_hf_dir
@@ -113,7 +112,9 @@ def save_model_dir(model: T5Model, tokenizer: T5Tokenizer, out_dir) -> Path:
     cfg = training_config(out, model.t5_config)
     # no optimizer state: start training from it with --finetune-from-model (or --restore-file with the --reset-* flags)
     history = [{"criterion_name": None, "optimizer_name": None, "lr_scheduler_state": {"best": None}, "num_updates": 0}]
-    state = {"cfg": cfg, "args": None, "model": model.state_dict(), "optimizer_history": history, "extra_state": {}}
+    state = {"cfg": cfg, "args": None, "model": model.state_dict(), "optimizer_history": history, "extra_state": {},
+             # the ssr_rewriting task pads a data directory's dictionary to these rows before rebuilding the model
+             "task_state": {"dictionary_rows": len(tokenizer.dictionary)}}
     checkpoint_utils.torch_persistent_save(state, str(out / CHECKPOINT_NAME))
     tokenizer.dictionary.save(str(out / DICT_NAME))
     (out / SPM_NAME).write_bytes(Path(tokenizer.spm_path).read_bytes())

@@ -1,4 +1,6 @@
 """Random Hugging Face T5 models built from ``T5Config`` (the ground truth) and our model with the same weights."""
+import shutil
+
 import torch
 from transformers import T5Config as HFConfig
 from transformers import T5ForConditionalGeneration
@@ -60,3 +62,23 @@ def random_batch(seed=1, bsz=4, src_len=13, tgt_len=9):
     tgt = torch.randint(3, VOCAB, (bsz, tgt_len), generator=g)
     prev = torch.cat([torch.zeros(bsz, 1, dtype=torch.long), tgt[:, :-1]], dim=1)  # decoding starts from pad
     return src, prev
+
+
+DIR_ROWS = 1128  # a 1000-piece SentencePiece model + 100 sentinels + 28 spare rows, the public checkpoints' layout
+DIR_SHAPES = {
+    "v1_0": dict(d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, feed_forward_proj="relu"),
+    "v1_1": dict(d_model=32, d_kv=12, d_ff=48, num_layers=2, num_decoder_layers=1, num_heads=3,
+                 feed_forward_proj="gated-gelu", tie_word_embeddings=False),
+}
+
+
+def make_hf_dir(path, spm_path, kind="v1_0", seed=0):
+    """A random HF T5 saved by transformers itself, with the SentencePiece model beside it."""
+    torch.manual_seed(seed)
+    config = HFConfig(vocab_size=DIR_ROWS, decoder_start_token_id=0, **DIR_SHAPES[kind])
+    model = T5ForConditionalGeneration(config)
+    if not DIR_SHAPES[kind].get("tie_word_embeddings", True):
+        model.lm_head.weight = torch.nn.Parameter(torch.randn(DIR_ROWS, config.d_model))
+    model.save_pretrained(path)
+    shutil.copy(spm_path, path / "spiece.model")
+    return path

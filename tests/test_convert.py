@@ -8,33 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import T5Config as HFConfig
 from transformers import T5ForConditionalGeneration, T5Tokenizer
 
 from fairseq_ssr.checkpoints import convert_from_hf, convert_to_hf, load_t5
 from fairseq_ssr.data import T5Tokenizer as OurTokenizer
+from hf_reference import DIR_ROWS as ROWS
+from hf_reference import DIR_SHAPES, make_hf_dir
 
-ROWS = 1128  # 1000 pieces + 100 sentinels + 28 unused rows, the public checkpoints' layout in small
-SHAPES = {
-    "v1_0": dict(d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, feed_forward_proj="relu"),
-    "v1_1": dict(d_model=32, d_kv=12, d_ff=48, num_layers=2, num_decoder_layers=1, num_heads=3,
-                 feed_forward_proj="gated-gelu", tie_word_embeddings=False),
-}
-
-
-def make_hf_dir(path, spm_path, kind, seed=0):
-    """A random HF T5 saved by transformers itself, with the SentencePiece model beside it."""
-    torch.manual_seed(seed)
-    config = HFConfig(vocab_size=ROWS, decoder_start_token_id=0, **SHAPES[kind])
-    model = T5ForConditionalGeneration(config)
-    if not SHAPES[kind].get("tie_word_embeddings", True):
-        model.lm_head.weight = torch.nn.Parameter(torch.randn(ROWS, config.d_model))
-    model.save_pretrained(path)
-    shutil.copy(spm_path, path / "spiece.model")
-    return path
-
-
-@pytest.fixture(scope="module", params=list(SHAPES))
+@pytest.fixture(scope="module", params=list(DIR_SHAPES))
 def hf_dir(request, tmp_path_factory, spm_path):
     return make_hf_dir(tmp_path_factory.mktemp(request.param), spm_path, request.param)
 

@@ -13,7 +13,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-import torch
 import torch.nn.functional as F
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.models import (

@@ -1,0 +1,105 @@
+"""End to end on CPU: SSR data from the pipeline's binarizer -> the real ``fairseq-train`` with the curriculum.
+
+Checks that the loss falls, that the logged group switches at the scheduled update numbers (and runs backwards or
+at random for the anti- and no-curriculum orders), and that a run restarted from a checkpoint taken in the middle
+of a phase continues with the same batches (same per-update losses) to the same final parameters.
+"""
+import json
+import shutil
+
+import pytest
+import torch
+
+from fairseq_ssr.data.binarize import BinarizeConfig, binarize
+from fairseq_ssr.data.difficulty import example_scores
+from fairseq_ssr.data.masking import MaskConfig, mask_spans
+from fairseq_ssr.data.records import write_records
+from test_task_data import REPO, fairseq_cli, text_chunks
+
+
+@pytest.fixture(scope="module")
+def pipeline_data(tmp_path_factory, tokenizer, spm_path):
+    """Records as the span generator writes them (truth spans reversed as the 'imperfect' fills, a stand-in
+    generator loss per fill token), binarized into 3 difficulty groups by the pipeline itself."""
+    root = tmp_path_factory.mktemp("pipeline")
+    records = []
+    for i, text in enumerate(text_chunks(16, 300)):
+        tokens = tokenizer.encode(text, append_eos=False)
+        spans, _ = mask_spans(len(tokens), i, MaskConfig(seed=1))
+        fills = [tokens[a:b][::-1] or tokens[a:a + 1] for a, b in spans]
+        fill_nll = [[1.0 + (i + j) % 4] * len(f) for j, f in enumerate(fills)]
+        records.append({"id": i, "tokens": tokens, "spans": [list(s) for s in spans], "fills": fills,
+                        "score": example_scores(fill_nll)})
+    write_records(str(root / "generated.jsonl"), records)
+    stats = binarize([str(root / "generated.jsonl")], str(root / "data"), str(spm_path),
+                     BinarizeConfig(groups=3, valid_every=25, valid_max=12), show_progress=False)
+    assert stats["groups"]["k"] == 3
+    data = root / "data"
+    for g in range(3):  # a grouped validation set next to the pipeline's ungrouped one: the training groups
+        for side in ("src", "tgt"):
+            for ext in ("bin", "idx"):
+                shutil.copy(data / f"train.g{g}.src-tgt.{side}.{ext}", data / f"heldg.g{g}.src-tgt.{side}.{ext}")
+    return data
+
+
+def train(data, save_dir, *flags):
+    result = fairseq_cli(
+        "fairseq-train", data, "--user-dir", REPO / "fairseq_ssr", "--cpu", "--task", "ssr_rewriting",
+        "--arch", "t5_tiny", "--criterion", "ssr_cross_entropy", "--optimizer", "adam", "--lr", "3e-3",
+        "--batch-size", 8, "--update-freq", 2, "--log-interval", 1, "--log-format", "json", "--seed", 3,
+        "--no-epoch-checkpoints", "--save-dir", save_dir, *flags,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    logs = [json.loads(line.split("| train_inner | ", 1)[1]) for line in result.stdout.splitlines()
+            if "| train_inner | " in line]
+    first = int(logs[0]["num_updates"])
+    assert [int(log["num_updates"]) for log in logs] == list(range(first, first + len(logs)))  # log interval 1
+    return logs, result.stdout
+
+
+@pytest.fixture(scope="module")
+def straight_run(pipeline_data, tmp_path_factory):
+    save = tmp_path_factory.mktemp("straight")
+    logs, out = train(pipeline_data, save, "--max-update", 24, "--save-interval-updates", 12,
+                      "--valid-subset", "valid,heldg")
+    return save, logs, out
+
+
+def test_curriculum_training_switches_groups_at_the_scheduled_updates(straight_run):
+    _, logs, out = straight_run
+    assert [float(log["cgroup"]) for log in logs] == [0.0] * 8 + [1.0] * 8 + [2.0] * 8
+    assert "curriculum (hard switch): g0 for updates 1-8, g1 for updates 9-16, g2 for updates 17-24" in out
+    losses = [float(log["loss"]) for log in logs]
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 1.0, losses
+    valid = [json.loads(line.split("| heldg | ", 1)[1]) for line in out.splitlines() if "| heldg | " in line]
+    assert len(valid) == 2  # at the mid-run save and at the end
+    assert all(f"heldg_g{g}_{m}" in v for v in valid for g in range(3) for m in ("loss", "ppl", "accuracy"))
+    assert float(valid[1]["heldg_g0_loss"]) < float(valid[0]["heldg_g0_loss"])
+    assert "valid_loss" in out and "valid_g0_loss" not in out  # the pipeline's validation set has no groups
+
+
+def test_restart_from_a_mid_phase_checkpoint_continues_with_the_same_batches(straight_run, pipeline_data, tmp_path):
+    straight_dir, straight_logs, _ = straight_run
+    shutil.copy(straight_dir / "checkpoint_1_12.pt", tmp_path / "checkpoint_last.pt")  # update 12: inside g1's phase
+    logs, out = train(pipeline_data, tmp_path, "--max-update", 24, "--save-interval-updates", 12,
+                      "--valid-subset", "valid,heldg")
+    assert "curriculum resumes after update 12 (group 1)" in out
+    assert [log["num_updates"] for log in logs] == [str(n) for n in range(13, 25)]
+    assert [(r["cgroup"], r["loss"]) for r in logs] == [(r["cgroup"], r["loss"]) for r in straight_logs[12:]]
+    a = torch.load(straight_dir / "checkpoint_last.pt", map_location="cpu", weights_only=False)["model"]
+    b = torch.load(tmp_path / "checkpoint_last.pt", map_location="cpu", weights_only=False)["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_anti_curriculum_runs_hard_to_easy_on_an_explicit_schedule(pipeline_data, tmp_path):
+    logs, _ = train(pipeline_data, tmp_path, "--max-update", 12, "--curriculum-order", "hard-to-easy",
+                    "--curriculum-schedule", "4,8", "--disable-validation", "--no-save")
+    assert [float(log["cgroup"]) for log in logs] == [2.0] * 4 + [1.0] * 4 + [0.0] * 4
+
+
+def test_no_curriculum_draws_a_group_per_update(pipeline_data, tmp_path):
+    logs, _ = train(pipeline_data, tmp_path, "--max-update", 12, "--curriculum-order", "none",
+                    "--disable-validation", "--no-save")
+    groups = [float(log["cgroup"]) for log in logs]
+    assert set(groups) <= {0.0, 1.0, 2.0} and len(set(groups)) >= 2
+    assert groups != sorted(groups) and groups != sorted(groups, reverse=True)
