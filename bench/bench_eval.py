@@ -1,0 +1,139 @@
+"""Seconds per evaluation scorer on test sets of the sizes papers use, on this machine.
+
+- M^2 on the CoNLL-2014 test set (1312 sentences, 2 annotators) with tests/data/eval/conll14_system.txt, then with
+  pathological hypotheses swapped in: the repetitive one for which the reference m2scorer needs 5 minutes (sentence
+  75), and long ones that diverge from the longest source sentence (227 tokens): reversed, and 3x as long repetitive.
+- ROUGE on a CNN/DailyMail-sized test set (11,490 documents: 3-4 sentence references, ~60-word summaries made from
+  them with dropped, moved and foreign words) built from the shipped public-domain novel: files2rouge's perl mode
+  (ROUGE-1.5.5) and the Python mode.
+- QG metrics on a SQuAD-QG-sized test set (11,877 question pairs) built the same way, METEOR included.
+
+  python bench/bench_eval.py --out bench/results/eval_$(date +%F)_cpu.md
+"""
+import argparse
+import os
+import platform
+import random
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from fairseq_ssr.eval.m2 import score_corpus  # noqa: E402
+from fairseq_ssr.eval.m2_format import read_m2  # noqa: E402
+from fairseq_ssr.eval.qg import QGScorer  # noqa: E402
+from fairseq_ssr.eval.rouge155 import rouge155  # noqa: E402
+from fairseq_ssr.eval.rouge_python import rouge_python  # noqa: E402
+from fairseq_ssr.eval.rouge_text import LinePair  # noqa: E402
+
+CONLL = REPO / "data" / "conll14" / "official-2014.combined.m2"
+SYSTEM = REPO / "tests" / "data" / "eval" / "conll14_system.txt"
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def bench_m2(rows):
+    gold = read_m2(CONLL)
+    system = SYSTEM.read_text(encoding="utf-8").splitlines()
+    seconds, score = timed(lambda: score_corpus(system, gold))
+    rows.append(("M^2, CoNLL-2014 system output", "1312 sentences", seconds,
+                 f"P {score.precision:.4f} R {score.recall:.4f} F0.5 {score.f:.4f}"))
+    longest = max(range(len(gold)), key=lambda i: len(gold[i].source.split()))
+    long_tokens = gold[longest].source.split()
+    short_tokens = gold[75].source.split()
+    cases = {
+        "sentence 75 repetitive (reference: 303 s)": (75, short_tokens[:4] + "the the of the".split() * 12),
+        f"sentence {longest} ({len(long_tokens)} tokens) reversed": (longest, long_tokens[::-1]),
+        f"sentence {longest} 3x as long, repetitive": (longest, (long_tokens[:5] + "the the of the".split() * 200)
+                                                        [:3 * len(long_tokens)]),
+    }
+    for name, (index, tokens) in cases.items():
+        hypotheses = list(system)
+        hypotheses[index] = " ".join(tokens)
+        seconds, score = timed(lambda: score_corpus(hypotheses, gold))
+        rows.append((f"M^2, CoNLL-2014 with {name}", "1312 sentences", seconds,
+                     f"P {score.precision:.4f} R {score.recall:.4f} F0.5 {score.f:.4f}"))
+
+
+def novel_sentences():
+    lines = (REPO / "data" / "botchan.txt").read_text(encoding="utf-8").splitlines()
+    sentences = []
+    for line in lines:
+        tokens = " ".join(re.findall(r"\w+|[^\w\s]", line))
+        sentences += [s.strip() + " ." for s in tokens.split(" . ") if len(s.split()) > 4]
+    return sentences
+
+
+def make_pairs(count, sentences, per_reference, seed):
+    rng = random.Random(seed)
+    pairs = []
+    for i in range(count):
+        k = rng.randrange(len(sentences) - per_reference[1])
+        reference = " ".join(sentences[k:k + rng.randint(*per_reference)])
+        words = [w for w in reference.split() if rng.random() > 0.25]
+        words += rng.choice(sentences).split()[: rng.randint(0, 12)]
+        pairs.append(LinePair(i, " ".join(words), reference))
+    return pairs
+
+
+def bench_rouge(rows, skip_perl):
+    pairs = make_pairs(11490, novel_sentences(), (3, 4), seed=0)
+    seconds, python = timed(lambda: rouge_python(pairs))
+    rows.append(("ROUGE Python mode (rouge-score)", "11,490 documents", seconds,
+                 " ".join(f"{m} {python.average[m]['F']:.5f}" for m in python.average)))
+    if not skip_perl:
+        seconds, perl = timed(lambda: rouge155(pairs))
+        rows.append(("ROUGE-1.5.5 perl, files2rouge mode", "11,490 documents", seconds,
+                     " ".join(f"{m} {perl.average[m]['F']:.5f}" for m in perl.average)))
+
+
+def bench_qg(rows):
+    sentences = novel_sentences()
+    rng = random.Random(1)
+    references, hypotheses = [], []
+    for _ in range(11877):
+        words = rng.choice(sentences).lower().split()[:12]
+        references.append(" ".join(words[:-1] + ["?"]))
+        hypotheses.append(" ".join([w for w in words if rng.random() > 0.3] + ["?"]))
+    scorer = QGScorer(meteor=True)
+    seconds, scores = timed(lambda: scorer.score(hypotheses, references))  # includes METEOR's Java start
+    scorer.close()
+    rows.append(("QG: BLEU-1..4, METEOR, ROUGE-L, CIDEr", "11,877 questions", seconds,
+                 " ".join(f"{k} {v:.4f}" for k, v in scores.items())))
+
+
+def machine():
+    model = next((line.split(":", 1)[1].strip() for line in subprocess.run(
+        ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name")), "?")
+    load = os.getloadavg()[0]
+    return f"{model}, {os.cpu_count()} cores, no GPU, Python {platform.python_version()}, load average {load:.1f}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", help="write a markdown report here")
+    parser.add_argument("--skip-perl", action="store_true", help="skip the ROUGE-1.5.5 run (minutes)")
+    args = parser.parse_args()
+    rows = []
+    bench_m2(rows)
+    bench_qg(rows)
+    bench_rouge(rows, args.skip_perl)
+    report = [f"# Evaluation scorers ({time.strftime('%Y-%m-%d')}, CPU)", "", f"Machine: {machine()}", "",
+              "| scorer | input | seconds | result |", "| --- | --- | ---: | --- |"]
+    report += [f"| {name} | {size} | {seconds:.2f} | {result} |" for name, size, seconds, result in rows]
+    text = "\n".join(report) + "\n"
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+"""Evaluation scorers as the literature runs them, as libraries (the console commands in `fairseq_ssr.cli` wrap them).
+
+- `m2`: M^2 (MaxMatch) for grammatical error correction, the CoNLL-2014 scorer's numbers in seconds
+  (`m2_format` reads `.m2` gold, `m2_lattice` / `m2_merged` / `m2_segments` extract a system's edits).
+- `rouge155`: ROUGE-1.5.5 run as files2rouge runs it; `rouge_python`: the same per-document numbers in Python
+  (`rouge_text`: files2rouge's line pairs and sentence split, `rouge_stem`: ROUGE's Porter stemmer).
+- `qg`: BLEU-1..4, METEOR, ROUGE-L, CIDEr for question generation (pycocoevalcap).
+- `textio`: UTF-8 line files with errors that name the file and line.
+"""
