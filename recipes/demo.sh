@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The whole SSR story on the shipped public-domain book (data/botchan.txt), small enough for 2 CPU cores:
+#
+#   bash recipes/demo.sh                      # about 10 minutes on 2 CPU cores; uses a GPU when torch sees one
+#   SSR_DEMO_SCALE=tiny bash recipes/demo.sh  # a 2-minute smoke run of the same stages
+#
+#   1 data      the book is tokenized and split: its start is pre-training text, its end becomes a GEC task
+#               (rule-based article/preposition/verb-form/agreement/dropped-word/duplicated-word errors, with the
+#               gold edits written as .m2); a T5-layout SentencePiece model is trained on the pre-training text.
+#   2 T5s       stand-ins for public T5 checkpoints: a generator and a smaller student are trained from scratch by
+#               T5 infilling (the pipeline's t5cont objective + fairseq-train) and exported as HF T5 directories.
+#   3 SSR       recipes/ssr_pretrain.sh: the generator fills freshly masked spans (nucleus sampling), the pairs are
+#               grouped by its loss into 5 curriculum groups, and the student is trained on them easiest first;
+#               the same script with --variant t5cont continues the student by infilling for as many updates.
+#   4 GEC       recipes/gec.sh fine-tunes both continued students on the synthetic pairs, decodes the held-out test
+#               sentences with fairseq-generate and scores them with m2scorer against the .m2 gold.
+#   5 report    WORK/report.md (every stage's numbers) and WORK/loss.png (training loss, curriculum phases marked).
+#
+# Everything goes to WORK; rerunning continues where a run stopped and redoes nothing that is finished.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+option WORK "$REPO/work/demo" "output directory" SSR_DEMO_WORK
+option SCALE full "full or tiny (a smoke test of every stage)" SSR_DEMO_SCALE
+option TEXT "$REPO/data/botchan.txt" "the book, one paragraph a line"
+parse_flags "$@"
+require "demo text" "$TEXT"
+
+# sizes: data flags | example subwords | generator shape | student shape | updates: generator student continual GEC
+case $SCALE in
+  full)
+    data_flags=(--heldout-share 0.4 --vocab-size 1000 --test-sentences 200 --valid-sentences 60 --variants 4)
+    example_tokens=128
+    generator=(--d-model 192 --d-ff 768 --num-heads 6 --d-kv 32 --num-layers 3)
+    student=(--d-model 128 --d-ff 512 --num-heads 4 --d-kv 32 --num-layers 2)
+    updates=(400 300 300 600) ;;
+  tiny)
+    data_flags=(--heldout-share 0.4 --vocab-size 600 --test-sentences 30 --valid-sentences 20 --variants 2)
+    example_tokens=64
+    generator=(--d-model 64 --d-ff 128 --num-heads 4 --d-kv 16 --num-layers 2)
+    student=(--d-model 32 --d-ff 64 --num-heads 4 --d-kv 8 --num-layers 2)
+    updates=(150 30 25 30) ;;
+  *) die "--scale must be full or tiny, got '$SCALE'" ;;
+esac
+
+DEVICE=$(device_flags "$(gpu_count)")
+mkdir -p "$WORK"
+TIMINGS=$WORK/timings.tsv
+printf 'stage\tseconds\n' > "$TIMINGS"
+timed() {  # timed NAME CMD...: run a stage and record its wall time for the report
+  local name=$1 start=$SECONDS
+  shift
+  note "=== $name"
+  "$@"
+  printf '%s\t%s\n' "$name" $((SECONDS - start)) >> "$TIMINGS"
+}
+
+# 1 --------------------------------------------------------------------------------------------------------------
+timed data run "$PYTHON" "$RECIPES/demo_data.py" --text "$TEXT" --out "$WORK/data" "${data_flags[@]}"
+
+# 2 --------------------------------------------------------------------------------------------------------------
+t5_from_scratch() {  # NAME UPDATES SHAPE...: T5 infilling from scratch on the book, exported as an HF directory
+  local name=$1 max_update=$2
+  shift 2
+  step "$WORK/$name/.train.done" "|" "$WORK/$name/train.log" fairseq-train "$WORK/t5/t5cont" \
+    --user-dir "$USER_DIR" --task ssr_rewriting --rewrite-format marked --arch t5 "$@" \
+    --feed-forward-proj relu --tie-word-embeddings --dropout-rate 0.0 --criterion ssr_cross_entropy \
+    --optimizer adam --lr 3e-3 --lr-scheduler polynomial_decay --warmup-updates 50 --total-num-update "$max_update" \
+    --max-update "$max_update" --batch-size 32 --seed 1 --save-dir "$WORK/$name" --no-epoch-checkpoints \
+    --log-format json --log-interval 10 $DEVICE
+  run bash "$RECIPES/export_hf.sh" --checkpoint "$WORK/$name/checkpoint_last.pt" --out "$WORK/$name/hf"
+}
+timed t5-data run "$PYTHON" "$REPO/preprocess/pipeline.py" --text "$WORK/data/pretrain.txt" \
+  --spm "$WORK/data/spiece.model" --work-dir "$WORK/t5/pipeline" --out-dir "$WORK/t5" --objectives t5cont \
+  --example-tokens "$example_tokens" --seed 1 --no-progress-bar
+timed generator t5_from_scratch generator "${updates[0]}" "${generator[@]}"
+timed student t5_from_scratch student "${updates[1]}" "${student[@]}"
+
+# 3 --------------------------------------------------------------------------------------------------------------
+# fresh masks (seed 2): the generator never saw these spans' truth; T5-cont trains on the very same examples
+for variant in ssr t5cont; do
+  timed "pretrain-$variant" run bash "$RECIPES/ssr_pretrain.sh" --variant "$variant" --text "$WORK/data/pretrain.txt" \
+    --init "$WORK/student/hf" --generator "$WORK/generator/hf" --work "$WORK/pretrain" --max-len "$example_tokens" \
+    --seed 2 --valid-every 20 --batch-seqs 16 --batch-size 16 --lr 1e-3 --warmup 20 --max-update "${updates[2]}" \
+    --save-interval $((updates[2] / 5)) -- --log-interval 5
+done
+
+# 4 --------------------------------------------------------------------------------------------------------------
+for variant in ssr t5cont; do
+  timed "gec-$variant" run bash "$RECIPES/gec.sh" --data "$WORK/data/gec" --init "$WORK/pretrain/$variant/hf" \
+    --work "$WORK/gec/$variant" --test-m2 "$WORK/data/gec/test.m2" --lr 3e-3 --warmup 50 \
+    --max-update "${updates[3]}" --max-tokens 2048 --save-interval $((updates[3] / 4)) --max-positions 128 \
+    -- --log-interval 10
+done
+
+# 5 --------------------------------------------------------------------------------------------------------------
+timed report run "$PYTHON" "$RECIPES/demo_report.py" --work "$WORK"

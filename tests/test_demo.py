@@ -1,0 +1,40 @@
+"""``recipes/demo.sh`` end to end at its tiny scale (SSR_DEMO_SCALE=tiny, about 2 minutes on 2 cores): every stage
+runs for real and the report holds the numbers each stage left behind."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+from fairseq_ssr.demo.logs import read_log
+from fairseq_ssr.demo.report import parse_m2_output
+
+
+def test_tiny_demo_runs_every_stage_and_reports_them(tmp_path):
+    work = tmp_path / "demo"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "SSR_DEMO_SCALE": "tiny", "SSR_DEMO_WORK": str(work)}
+    result = subprocess.run(["bash", str(REPO / "recipes" / "demo.sh")], capture_output=True, text=True, env=env,
+                            cwd=REPO, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    stages = [line.split("\t")[0] for line in (work / "timings.tsv").read_text().splitlines()[1:]]
+    assert stages == ["data", "t5-data", "generator", "student", "pretrain-ssr", "pretrain-t5cont", "gec-ssr",
+                      "gec-t5cont", "report"]
+    ssr = read_log(work / "pretrain" / "ssr" / "train.log")
+    assert [g for g, _, _ in ssr.phases] == [0, 1, 2, 3, 4] and ssr.updates == 25
+    assert read_log(work / "pretrain" / "t5cont" / "train.log").updates == 25  # as many updates as SSR
+    for name in ("ssr", "t5cont"):
+        score = parse_m2_output((work / "gec" / name / "m2.txt").read_text())
+        assert 0.0 <= score.f05 <= 1.0
+        hyps = (work / "gec" / name / "test.hyp").read_text().splitlines()
+        assert len(hyps) == len((work / "data" / "gec" / "test.src").read_text().splitlines()) == 30
+
+    report = (work / "report.md").read_text()
+    for heading in ("## Stage times", "## Data", "## Training", "SSR curriculum", "## GEC", "## Test examples"):
+        assert heading in report
+    assert re.search(r"\| student \+ SSR, fine-tuned \| [\d.]+ \| [\d.]+ \| [\d.]+ \|", report)
+    assert re.search(r"\| curriculum groups \| by sum_nll: g0: \d+", report)
+    assert report in result.stdout  # printed as well
+    assert (work / "loss.png").read_bytes()[:4] == b"\x89PNG"
