@@ -8,7 +8,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["fairseq_ssr", "fairseq_ssr.*"]),
+    packages=find_packages(include=["fairseq_ssr", "fairseq_ssr.*", "ssr_eval", "ssr_eval.*"]),
     include_package_data=True,
     install_requires=[
         # fairseq 0.12 as a cp311 wheel. Its torchaudio requirement pulls a build that cannot load next to
@@ -30,9 +30,9 @@ setup(
     entry_points={
         "console_scripts": [
             "ssr-convert=fairseq_ssr.cli.convert:main",
-            "m2scorer=fairseq_ssr.cli.m2scorer:main",
-            "files2rouge=fairseq_ssr.cli.files2rouge:main",
-            "ssr-qg-eval=fairseq_ssr.cli.qg_eval:main",
+            "m2scorer=ssr_eval.cli.m2scorer:main",
+            "files2rouge=ssr_eval.cli.files2rouge:main",
+            "ssr-qg-eval=ssr_eval.cli.qg_eval:main",
         ],
     },
 )

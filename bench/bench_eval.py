@@ -23,12 +23,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from fairseq_ssr.eval.m2 import score_corpus  # noqa: E402
-from fairseq_ssr.eval.m2_format import read_m2  # noqa: E402
-from fairseq_ssr.eval.qg import QGScorer  # noqa: E402
-from fairseq_ssr.eval.rouge155 import rouge155  # noqa: E402
-from fairseq_ssr.eval.rouge_python import rouge_python  # noqa: E402
-from fairseq_ssr.eval.rouge_text import LinePair  # noqa: E402
+from ssr_eval.m2 import score_corpus  # noqa: E402
+from ssr_eval.m2_format import read_m2  # noqa: E402
+from ssr_eval.qg import QGScorer  # noqa: E402
+from ssr_eval.rouge155 import rouge155  # noqa: E402
+from ssr_eval.rouge_python import rouge_python  # noqa: E402
+from ssr_eval.rouge_text import LinePair  # noqa: E402
 
 CONLL = REPO / "data" / "conll14" / "official-2014.combined.m2"
 SYSTEM = REPO / "tests" / "data" / "eval" / "conll14_system.txt"

@@ -8,13 +8,26 @@ from typing import Optional, Tuple
 
 
 from .data.tokenizer import T5Tokenizer
-from .models.hf import hf_config_from_args, load_hf_weights, read_hf_config, read_hf_shape, vocab_rows, write_hf_dir
+from .models.hf import (
+    WEIGHT_FILES, hf_config_from_args, load_hf_weights, read_hf_config, read_hf_shape, vocab_rows, write_hf_dir,
+)
 from .models.t5 import T5Config, T5Model, config_from_args
 
 
 CHECKPOINT_NAME = "model.pt"
 SPM_NAME = "spiece.model"
 DICT_NAME = "dict.txt"
+
+
+def weights_file(path) -> Path:
+    """The file holding a model's weights, for an HF directory, a model directory or a checkpoint path."""
+    p = Path(path)
+    if p.is_dir() and (p / "config.json").is_file():
+        found = [p / name for name in WEIGHT_FILES if (p / name).is_file()]
+        if not found:
+            raise FileNotFoundError(f"{p}: no weights found (looked for {', '.join(WEIGHT_FILES)})")
+        return found[0]
+    return p / CHECKPOINT_NAME if p.is_dir() else p
 
 
 def load_t5(path, spm: Optional[str] = None) -> Tuple[T5Model, T5Tokenizer]:

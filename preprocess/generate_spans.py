@@ -54,6 +54,8 @@ def main(argv=None):
                                shard_id=args.shard_id)
         import torch
 
+        from fairseq_ssr.checkpoints import weights_file
+        from fairseq_ssr.data.records import fingerprint
         from fairseq_ssr.data.sampler import SpanSampler
 
         device = args.device
@@ -62,7 +64,8 @@ def main(argv=None):
         bf16 = {"auto": None, "bf16": True, "fp32": False}[args.precision]
         sampler = SpanSampler.from_pretrained(args.model, spm=args.spm, top_p=args.top_p, seed=args.seed,
                                               max_tokens=args.max_tokens, device=device, bf16=bf16)
-        settings = {"model": os.path.abspath(args.model), "top_p": args.top_p, "seed": args.seed,
+        # the generator by its weights, not its path: a model retrained in place must not resume old spans
+        settings = {"model": fingerprint(str(weights_file(args.model))), "top_p": args.top_p, "seed": args.seed,
                     "device_type": sampler.device.type, "dtype": str(next(sampler.model.parameters()).dtype)}
         os.makedirs(args.out_dir, exist_ok=True)
         out = os.path.join(args.out_dir, shard_name(cfg.num_shards, cfg.shard_id))

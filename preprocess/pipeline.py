@@ -36,6 +36,8 @@ def get_parser():
     p.add_argument("--groups", type=int, default=5, help="curriculum groups (ssr)")
     p.add_argument("--score", choices=SCORES, default="sum_nll", help="difficulty score (ssr)")
     p.add_argument("--num-rows", type=int, help="pad the dictionary to the model's embedding rows")
+    p.add_argument("--valid-every", type=int, default=binarize.BinarizeConfig.valid_every,
+                   help="hold out every N-th example id for validation (small corpora want a smaller N)")
     p.add_argument("--no-progress-bar", action="store_true", help="disable progress bars")
     return p
 
@@ -61,7 +63,7 @@ def main(argv=None):
     for objective in args.objectives:
         binarize.main(["--input", inputs[objective], "--out", os.path.join(args.out_dir, objective),
                        "--spm", args.spm, "--objective", objective, "--groups", str(args.groups),
-                       "--score", args.score, "--seed", str(args.seed),
+                       "--score", args.score, "--seed", str(args.seed), "--valid-every", str(args.valid_every),
                        *(["--num-rows", str(args.num_rows)] if args.num_rows else []), *quiet])
     print(f"pipeline: datasets in {args.out_dir}: {', '.join(args.objectives)}", file=sys.stderr)
 

@@ -297,3 +297,19 @@ def test_the_whole_chain_in_one_command(work, spm_path, tmp_path):
                 assert len(ds) > 0 and all(ds[i][-1] == 1 for i in range(len(ds)))  # every sequence ends with eos
     generated = read_json(str(tmp_path / "work" / "generated" / f"{shard_name(1, 0)}.stats.json"))
     assert read_json(str(out / "ssr" / "stats.json"))["examples_in"] == generated["examples_in"]
+
+
+def test_a_generator_retrained_in_place_is_not_resumed(work, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    model = tmp_path / "tiny-t5"
+    shutil.copytree(work / "tiny-t5", model)
+    cmd = _cli(work, tmp_path / "out")
+    cmd[cmd.index("--model") + 1] = str(model)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    weights = load_file(model / "model.safetensors")
+    weights["shared.weight"] = weights["shared.weight"] * 1.01  # the same path, other weights
+    save_file(weights, model / "model.safetensors")
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert again.returncode == 2 and "model" in again.stderr, again.stderr

@@ -10,7 +10,7 @@ from fairseq_ssr.demo.data import DemoDataConfig, prepare
 from fairseq_ssr.demo.logs import parse_log
 from fairseq_ssr.demo.report import parse_m2_output
 from fairseq_ssr.demo.synthetic_gec import ErrorConfig, ErrorMaker, apply_edits, m2_block
-from fairseq_ssr.eval.m2 import score_files
+from ssr_eval.m2 import score_files
 
 
 @pytest.fixture(scope="module")

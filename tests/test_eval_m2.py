@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from fairseq_ssr.cli import m2scorer
-from fairseq_ssr.eval import m2_lattice
-from fairseq_ssr.eval.m2 import score_corpus, score_files
-from fairseq_ssr.eval.m2_format import parse_m2, read_m2
+from ssr_eval.cli import m2scorer
+from ssr_eval import m2_lattice
+from ssr_eval.m2 import score_corpus, score_files
+from ssr_eval.m2_format import parse_m2, read_m2
 
 REPO = Path(__file__).resolve().parents[1]
 CONLL = REPO / "data" / "conll14" / "official-2014.combined.m2"

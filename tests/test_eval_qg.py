@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fairseq_ssr.eval.qg import QGScorer, qg_items, read_qg_files
+from ssr_eval.qg import QGScorer, qg_items, read_qg_files
 
 HYPOTHESES = ["What is the capital of France ?", "who wrote the book ?"]
 REFERENCES = ["what is the capital of france ?", "who is the author of the book ?"]

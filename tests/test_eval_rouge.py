@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from fairseq_ssr.cli import files2rouge
-from fairseq_ssr.eval.rouge155 import ROUGE_HOME, rouge155
-from fairseq_ssr.eval.rouge_python import rouge_python
-from fairseq_ssr.eval.rouge_stem import rouge_stem
-from fairseq_ssr.eval.rouge_text import LinePair, read_pairs, split_sentences
+from ssr_eval.cli import files2rouge
+from ssr_eval.rouge155 import ROUGE_HOME, rouge155
+from ssr_eval.rouge_python import rouge_python
+from ssr_eval.rouge_stem import rouge_stem
+from ssr_eval.rouge_text import LinePair, read_pairs, split_sentences
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -28,9 +28,9 @@ def main(argv=None):
     if args.args is not None and (args.rouge_n != 2 or args.no_rouge_l):
         parser.error("--rouge_n and --no_rouge_l cannot be combined with --args")
 
-    from fairseq_ssr.eval.rouge155 import files2rouge_args, rouge155
-    from fairseq_ssr.eval.rouge_python import rouge_python
-    from fairseq_ssr.eval.rouge_text import read_pairs
+    from ssr_eval.rouge155 import files2rouge_args, rouge155
+    from ssr_eval.rouge_python import rouge_python
+    from ssr_eval.rouge_text import read_pairs
 
     start = time.time()
     print("Preparing documents...", end=" ")

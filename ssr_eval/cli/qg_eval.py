@@ -13,7 +13,7 @@ def main(argv=None):
     parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (no Java needed)")
     args = parser.parse_args(argv)
 
-    from fairseq_ssr.eval.qg import QGScorer, read_qg_files
+    from ssr_eval.qg import QGScorer, read_qg_files
 
     try:
         hypotheses, references, sources = read_qg_files(args.hypotheses, args.references, args.sources)

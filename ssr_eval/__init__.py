@@ -1,4 +1,7 @@
-"""Evaluation scorers as the literature runs them, as libraries (the console commands in `fairseq_ssr.cli` wrap them).
+"""Evaluation scorers as the literature runs them: libraries (the console commands in `ssr_eval.cli` wrap them).
+
+A package of its own, beside the fairseq plugin: scoring needs neither fairseq nor torch, and the commands start
+in a fraction of a second.
 
 - `m2`: M^2 (MaxMatch) for grammatical error correction, the CoNLL-2014 scorer's numbers in seconds
   (`m2_format` reads `.m2` gold, `m2_lattice` / `m2_merged` / `m2_segments` extract a system's edits).

@@ -16,7 +16,7 @@ def main(argv=None):
                         help="drop system edits that only change whitespace or casing")
     args = parser.parse_args(argv)
 
-    from fairseq_ssr.eval.m2 import score_files
+    from ssr_eval.m2 import score_files
 
     verbose = args.verbose or args.very_verbose
     try:

@@ -1,0 +1,1 @@
+"""Console entry points of the scorers: argument parsing over `ssr_eval`."""
