@@ -56,7 +56,7 @@ def load_runs(work: str) -> Dict[str, TrainLog]:
 
 def copy_baseline(work: str) -> Optional[M2Result]:
     """M^2 of leaving every test sentence as it is: the floor a corrector must beat (recall 0)."""
-    from ..eval.m2 import score_files
+    from ssr_eval.m2 import score_files
 
     source, gold = (os.path.join(work, "data", "gec", n) for n in ("test.src", "test.m2"))
     if not (os.path.exists(source) and os.path.exists(gold)):
