@@ -178,10 +178,15 @@ def main():
         lines += bench_train(args, device)
     if "sample" not in args.skip:
         lines += bench_sample(args, device)
+    emit(lines, args.out)
+
+
+def emit(lines, out=None):
+    """Print the JSON lines, and write them to ``out`` too."""
     for line in lines:
         print(json.dumps(line), flush=True)
-    if args.out:
-        Path(args.out).write_text("".join(json.dumps(l) + "\n" for l in lines))
+    if out:
+        Path(out).write_text("".join(json.dumps(line) + "\n" for line in lines))
 
 
 if __name__ == "__main__":

@@ -120,7 +120,7 @@ def main():
                                  ("tgt_len", 128, 64), ("updates", 30, 6), ("warmup", 10, 2)]:
         if getattr(args, name) is None:
             setattr(args, name, on_gpu if device == "cuda" else on_cpu)
-    from bench_t5 import machine
+    from bench_t5 import emit, machine
 
     lines = [dict(bench="machine", **machine(device)), bench_peer(args, device)]
     if device == "cuda":
@@ -128,10 +128,7 @@ def main():
         torch.cuda.reset_peak_memory_stats()
     lines.append(bench_ours(args, device))
     lines.append(dict(bench="train", ratio_ours_over_peer=round(lines[2]["tokens_per_s"] / lines[1]["tokens_per_s"], 3)))
-    for line in lines:
-        print(json.dumps(line), flush=True)
-    if args.out:
-        Path(args.out).write_text("".join(json.dumps(l) + "\n" for l in lines))
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

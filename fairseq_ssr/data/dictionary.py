@@ -15,7 +15,7 @@ That caps a sequence at ``MAX_SPANS = 50`` spans, about twice what 30% masking o
 none of the 28 unused rows, so it also works for T5-layout models whose embedding has exactly ``n_pieces + 100`` rows.
 """
 import re
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from fairseq.data import Dictionary
 
@@ -100,12 +100,19 @@ class T5Dictionary(Dictionary):
     def is_sentinel(self, idx: int) -> bool:
         return self.num_pieces <= idx < self.num_pieces + NUM_SENTINELS
 
+    def marker(self, idx: int) -> Optional[Tuple[str, int]]:
+        """``("start", i)`` for the id of ``<s_i>``, ``("end", i)`` for ``</s_i>``, None for any other id."""
+        if not self.is_sentinel(idx):
+            return None
+        n = self.num_pieces + NUM_SENTINELS - 1 - idx
+        return ("start", n + 1) if n < MAX_SPANS else ("end", NUM_SENTINELS - n)
+
     def marker_string(self, idx: int) -> str:
         """``<s_i>`` / ``</s_i>`` for a marker id, else the stored symbol."""
-        if self.is_sentinel(idx):
-            n = self.num_pieces + NUM_SENTINELS - 1 - idx
-            return f"<s_{n + 1}>" if n < MAX_SPANS else f"</s_{NUM_SENTINELS - n}>"
-        return self[idx]
+        m = self.marker(idx)
+        if m is None:
+            return self[idx]
+        return f"<s_{m[1]}>" if m[0] == "start" else f"</s_{m[1]}>"
 
     def marker_id(self, text: str) -> int:
         """Id of a marker written as ``<s_i>``, ``</s_i>`` or ``<extra_id_N>``."""

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .dictionary import MAX_SPANS, NUM_SENTINELS, T5Dictionary
+from .dictionary import NUM_SENTINELS, T5Dictionary
 
 FORMATS = ("marked", "whole", "seq2seq")
 
@@ -26,14 +26,6 @@ def extra_tokens(fmt: str) -> Tuple[int, int]:
 
 def has_markers(ids: torch.Tensor, d: T5Dictionary) -> bool:
     return bool(((ids >= d.num_pieces) & (ids < d.num_pieces + NUM_SENTINELS)).any())
-
-
-def marker(d: T5Dictionary, idx: int) -> Optional[Tuple[str, int]]:
-    """``("start", i)`` for ``<s_i>``, ``("end", i)`` for ``</s_i>``, None for any other id."""
-    if not d.is_sentinel(idx):
-        return None
-    n = d.num_pieces + NUM_SENTINELS - 1 - idx
-    return ("start", n + 1) if n < MAX_SPANS else ("end", NUM_SENTINELS - n)
 
 
 def format_source(ids: torch.Tensor, fmt: str, d: T5Dictionary) -> torch.Tensor:
@@ -73,7 +65,7 @@ def output_spans(output: Sequence[int], d: T5Dictionary) -> Dict[int, List[int]]
     for t in map(int, output):
         if t in (d.pad(), d.eos()):
             continue
-        m = marker(d, t)
+        m = d.marker(t)
         if m is None:
             spans.setdefault(current, []).append(t)
         elif m[0] == "start":
@@ -92,12 +84,12 @@ def splice(source: Sequence[int], output: Sequence[int], d: T5Dictionary) -> Lis
     """
     src = [int(t) for t in source if int(t) not in (d.pad(), d.eos())]
     spans = output_spans(output, d)
-    if not any((marker(d, t) or ("",))[0] == "start" for t in src):
+    if not any((d.marker(t) or ("",))[0] == "start" for t in src):
         return [t for i in sorted(spans) for t in spans[i]] + [d.eos()]
     result: List[int] = []
     pos = 0
     while pos < len(src):
-        m = marker(d, src[pos])
+        m = d.marker(src[pos])
         if m is None:
             result.append(src[pos])
             pos += 1
@@ -108,7 +100,7 @@ def splice(source: Sequence[int], output: Sequence[int], d: T5Dictionary) -> Lis
         end = pos + 1
         while end < len(src) and src[end] != d.span_end(m[1]):
             end += 1
-        original = [t for t in src[pos + 1:end] if marker(d, t) is None]
+        original = [t for t in src[pos + 1:end] if d.marker(t) is None]
         result.extend(spans.get(m[1], original))
         pos = end + 1
     return result + [d.eos()]
