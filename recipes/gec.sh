@@ -49,10 +49,7 @@ prepare_parallel "$INIT/spiece.model" "$WORK/bin" "train:$DATA/train.src:$DATA/t
   "valid:$DATA/valid.src:$DATA/valid.tgt" "test:$WORK/test.src:$WORK/test.src"
 
 finetune "$WORK/bin" "$INIT" "$WORK/checkpoints" "$WORK/train.log" $DEVICE \
-  --lr "$LR" --warmup-updates "$WARMUP" --total-num-update "$MAX_UPDATE" --max-update "$MAX_UPDATE" \
-  --max-tokens "$MAX_TOKENS" --update-freq "$UPDATE_FREQ" --label-smoothing "$LABEL_SMOOTHING" \
-  --dropout-rate "$DROPOUT" --max-source-positions "$MAX_POSITIONS" --max-target-positions "$MAX_POSITIONS" \
-  --save-interval-updates "$SAVE_INTERVAL" --validate-interval-updates "$SAVE_INTERVAL" --seed "$SEED"
+  --max-source-positions "$MAX_POSITIONS" --max-target-positions "$MAX_POSITIONS"
 
 decode "$WORK/bin" "$WORK/checkpoints/$CHECKPOINT" "$WORK/test.src" "$WORK/test.hyp" $DEVICE \
   --beam "$BEAM" --lenpen "$LENPEN" --max-len-a "$MAX_LEN_A" --max-len-b "$MAX_LEN_B" \

@@ -182,7 +182,9 @@ prepare_parallel() {
 }
 
 # finetune BIN INIT SAVE LOG FLAGS...: fairseq-train from a Hugging Face T5 directory, in the layout FORMAT: whole
-# (the paper's fine-tuning of SSR, the source as one span, `<s_1> x </s_1>` -> `<s_1> y`) or seq2seq (plain text).
+# (the paper's fine-tuning of SSR, the source as one span, `<s_1> x </s_1>` -> `<s_1> y`) or seq2seq (plain text),
+# with the schedule options every fine-tuning recipe declares (LR, WARMUP, MAX_UPDATE, MAX_TOKENS, UPDATE_FREQ,
+# LABEL_SMOOTHING, DROPOUT, SAVE_INTERVAL, SEED); FLAGS add the recipe's own (lengths, device).
 finetune() {
   local bin=$1 init=$2 save=$3 log=$4
   shift 4
@@ -190,7 +192,11 @@ finetune() {
     --rewrite-format "$FORMAT" --arch t5 --hf-checkpoint "$init" --criterion ssr_cross_entropy \
     --optimizer adam --adam-betas "(0.9, 0.999)" --adam-eps 1e-8 --clip-norm 1.0 \
     --lr-scheduler polynomial_decay --skip-invalid-size-inputs-valid-test \
-    --save-dir "$save" --no-epoch-checkpoints --keep-interval-updates 1 --log-format json "$@" "${EXTRA_ARGS[@]}"
+    --lr "$LR" --warmup-updates "$WARMUP" --total-num-update "$MAX_UPDATE" --max-update "$MAX_UPDATE" \
+    --max-tokens "$MAX_TOKENS" --update-freq "$UPDATE_FREQ" --label-smoothing "$LABEL_SMOOTHING" \
+    --dropout-rate "$DROPOUT" --save-interval-updates "$SAVE_INTERVAL" --validate-interval-updates "$SAVE_INTERVAL" \
+    --seed "$SEED" --save-dir "$save" --no-epoch-checkpoints --keep-interval-updates 1 --log-format json \
+    "$@" "${EXTRA_ARGS[@]}"
 }
 
 # decode BIN CHECKPOINT SOURCE OUT FLAGS...: fairseq-generate on the test split (whose text is SOURCE); OUT.gen is

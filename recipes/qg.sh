@@ -48,11 +48,7 @@ prepare_parallel "$INIT/spiece.model" "$WORK/bin" "train:$DATA/train.source:$DAT
   "valid:$DATA/dev.source:$DATA/dev.target" "test:$DATA/test.source:$DATA/test.target"
 
 finetune "$WORK/bin" "$INIT" "$WORK/checkpoints" "$WORK/train.log" $DEVICE \
-  --lr "$LR" --warmup-updates "$WARMUP" --total-num-update "$MAX_UPDATE" --max-update "$MAX_UPDATE" \
-  --max-tokens "$MAX_TOKENS" --update-freq "$UPDATE_FREQ" --label-smoothing "$LABEL_SMOOTHING" \
-  --dropout-rate "$DROPOUT" --truncate-source --max-source-positions "$MAX_SOURCE" \
-  --max-target-positions "$MAX_TARGET" --save-interval-updates "$SAVE_INTERVAL" \
-  --validate-interval-updates "$SAVE_INTERVAL" --seed "$SEED"
+  --truncate-source --max-source-positions "$MAX_SOURCE" --max-target-positions "$MAX_TARGET"
 
 decode "$WORK/bin" "$WORK/checkpoints/$CHECKPOINT" "$DATA/test.source" "$WORK/test.hyp" $DEVICE \
   --truncate-source --max-source-positions "$MAX_SOURCE" --max-target-positions "$MAX_TARGET" \
