@@ -23,11 +23,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fairseq_ssr.data import train_sentencepiece  # noqa: E402
-from fairseq_ssr.data.binarize import BinarizeConfig, binarize  # noqa: E402
-from fairseq_ssr.data.difficulty import example_scores  # noqa: E402
-from fairseq_ssr.data.masking import MaskConfig, mask_file  # noqa: E402
-from fairseq_ssr.data.records import read_records, write_records  # noqa: E402
-from fairseq_ssr.data.text import TextConfig, write_examples  # noqa: E402
+from fairseq_ssr.pipeline.binarize import BinarizeConfig, binarize  # noqa: E402
+from fairseq_ssr.pipeline.masking import MaskConfig, mask_file  # noqa: E402
+from fairseq_ssr.pipeline.records import read_records, write_records  # noqa: E402
+from fairseq_ssr.pipeline.text import TextConfig, write_examples  # noqa: E402
 
 BOOK = Path(__file__).resolve().parents[1] / "data" / "botchan.txt"
 
@@ -39,7 +38,7 @@ def stand_in_generation(masked: str, out: str) -> None:
         for r in read_records(masked):
             fills = [r["tokens"][a:b] for a, b in r["spans"]]
             nll = [np.round(rng.gamma(2.0, 1.0, len(f)), 4).tolist() for f in fills]
-            yield {**r, "fills": fills, "nll": nll, "score": example_scores(nll), "attempt": 0}
+            yield {**r, "fills": fills, "nll": nll, "attempt": 0}
 
     write_records(out, records())
 

@@ -102,7 +102,7 @@ def bench_train(args, device):
 
 @torch.no_grad()
 def bench_sample(args, device):
-    from fairseq_ssr.data.sampler import SpanSampler
+    from fairseq_ssr.pipeline.sampler import SamplerConfig, SpanSampler
 
     hf, ours = build_models(args.size, device)
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
@@ -120,7 +120,7 @@ def bench_sample(args, device):
     hf_s = time.perf_counter() - t
     del hf
 
-    sampler = SpanSampler(ours, ours.encoder.dictionary, top_p=0.9, device=device, max_tokens=10**9)
+    sampler = SpanSampler(ours, ours.encoder.dictionary, SamplerConfig(top_p=0.9, batch_tokens=10**9), device=device)
     inputs, budgets, keys = src.tolist(), [new] * len(src), list(range(len(src)))
     sampler.sample(inputs[:2], budgets[:2], keys[:2])
     sync(device)

@@ -15,7 +15,7 @@ import torch
 from fairseq import hub_utils
 from fairseq.hub_utils import GeneratorHubInterface
 
-from .data.rewrite_bpe import T5PieceCodec
+from .data.text_codec import T5TextCodec
 from .tasks.ssr_rewriting import SSRRewritingTask
 
 
@@ -32,7 +32,7 @@ class SSRRewriter(GeneratorHubInterface):
         if not isinstance(task, SSRRewritingTask):
             raise TypeError(f"SSRRewriter needs a model trained with --task ssr_rewriting, got {type(task).__name__}")
         super().__init__(cfg, task, models)
-        self.bpe = T5PieceCodec(task.tokenizer, task.target_dictionary)
+        self.bpe = T5TextCodec(task.tokenizer, task.target_dictionary)
 
     def encode(self, sentence: str) -> torch.LongTensor:
         return self.task.encode_text(sentence)

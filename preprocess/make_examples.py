@@ -6,7 +6,8 @@ lines by reason with their first line numbers, examples, tokens). Rerunning with
 import argparse
 import sys
 
-from fairseq_ssr.data.text import TextConfig, write_examples
+from fairseq_ssr.pipeline.options import add_config_args, config_from_args
+from fairseq_ssr.pipeline.text import TextConfig, write_examples
 
 
 def get_parser():
@@ -14,12 +15,7 @@ def get_parser():
     p.add_argument("--text", nargs="+", required=True, metavar="FILE", help="UTF-8 text files (.gz allowed)")
     p.add_argument("--spm", required=True, metavar="FILE", help="SentencePiece model in T5 layout (spiece.model)")
     p.add_argument("--out", required=True, metavar="FILE", help="examples file to write (JSON lines)")
-    p.add_argument("--max-tokens", type=int, default=TextConfig.max_tokens,
-                   help="subwords per example (eos not counted); longer lines are cut at sentence ends")
-    p.add_argument("--min-tokens", type=int, default=TextConfig.min_tokens,
-                   help="shorter examples are skipped (counted as too_short)")
-    p.add_argument("--max-line-bytes", type=int, default=TextConfig.max_line_bytes,
-                   help="longer lines are skipped (counted as too_long) without being held in memory")
+    add_config_args(p, TextConfig)
     p.add_argument("--no-progress-bar", action="store_true", help="disable the progress bar")
     return p
 
@@ -27,9 +23,9 @@ def get_parser():
 def main(argv=None):
     parser = get_parser()
     args = parser.parse_args(argv)
-    cfg = TextConfig(max_tokens=args.max_tokens, min_tokens=args.min_tokens, max_line_bytes=args.max_line_bytes)
     try:
-        stats = write_examples(args.text, args.spm, args.out, cfg, show_progress=not args.no_progress_bar)
+        stats = write_examples(args.text, args.spm, args.out, config_from_args(args, TextConfig),
+                               show_progress=not args.no_progress_bar)
     except (ValueError, FileNotFoundError) as e:
         parser.exit(2, f"make_examples: error: {e}\n")
     print(f"make_examples: {stats['examples_out']} examples, {stats['lines_skipped']['total']} lines skipped "

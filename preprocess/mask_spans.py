@@ -7,18 +7,15 @@ only on (seed, example id). Writes OUT and OUT.stats.json (masked share, span-le
 import argparse
 import sys
 
-from fairseq_ssr.data.masking import MaskConfig, mask_file
+from fairseq_ssr.pipeline.masking import MaskConfig, mask_file
+from fairseq_ssr.pipeline.options import add_config_args, config_from_args
 
 
 def get_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", required=True, metavar="FILE", help="examples file (from make_examples.py)")
     p.add_argument("--out", required=True, metavar="FILE", help="masked examples file to write (JSON lines)")
-    p.add_argument("--mask-ratio", type=float, default=MaskConfig.mask_ratio, help="share of tokens to mask")
-    p.add_argument("--poisson-lambda", type=float, default=MaskConfig.poisson_lambda, help="mean span length")
-    p.add_argument("--max-spans", type=int, default=MaskConfig.max_spans,
-                   help="spans per example at most (the SSR markers allow 50)")
-    p.add_argument("--seed", type=int, default=MaskConfig.seed, help="seed of the per-example random streams")
+    add_config_args(p, MaskConfig)
     p.add_argument("--no-progress-bar", action="store_true", help="disable the progress bar")
     return p
 
@@ -27,9 +24,8 @@ def main(argv=None):
     parser = get_parser()
     args = parser.parse_args(argv)
     try:
-        cfg = MaskConfig(mask_ratio=args.mask_ratio, poisson_lambda=args.poisson_lambda, max_spans=args.max_spans,
-                         seed=args.seed)
-        stats = mask_file(args.input, args.out, cfg, show_progress=not args.no_progress_bar)
+        stats = mask_file(args.input, args.out, config_from_args(args, MaskConfig),
+                          show_progress=not args.no_progress_bar)
     except (ValueError, FileNotFoundError) as e:
         parser.exit(2, f"mask_spans: error: {e}\n")
     print(f"mask_spans: {stats['examples_out']} examples, masked share {stats['masked_share']}, "

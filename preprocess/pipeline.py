@@ -1,8 +1,9 @@
 """The whole SSR data pipeline in one process: text -> examples -> masked -> generated -> datasets.
 
-Runs make_examples.py, mask_spans.py, generate_spans.py and binarize.py with their defaults and the flags below,
-keeping intermediate files in WORK_DIR and one dataset per objective in OUT_DIR/<objective>. Every stage skips
-work that is already done, so rerunning after a crash continues where it stopped. Without --model only the
+Calls the library functions of make_examples.py, mask_spans.py, generate_spans.py and binarize.py with the stage
+configs built from the flags below (their defaults are the stages' own), keeping intermediate files in WORK_DIR and
+one dataset per objective in OUT_DIR/<objective>. ``--seed`` seeds masking, sampling and noise alike. Every stage
+skips work that is already done, so rerunning after a crash continues where it stopped. Without --model only the
 objectives that need no generator (t5cont, denoise) can be built. For several GPUs run generate_spans.py under
 torchrun and then binarize.py, rather than this script.
 """
@@ -10,11 +11,13 @@ import argparse
 import os
 import sys
 
-import binarize
-import generate_spans
-import make_examples
-import mask_spans
-from fairseq_ssr.data.difficulty import SCORES
+from fairseq_ssr.pipeline.binarize import OBJECTIVES, BinarizeConfig, binarize
+from fairseq_ssr.pipeline.generation import GenerationConfig, generate_shard
+from fairseq_ssr.pipeline.masking import MaskConfig, mask_file
+from fairseq_ssr.pipeline.noise import NoiseConfig
+from fairseq_ssr.pipeline.options import add_config_args, config_from_args
+from fairseq_ssr.pipeline.sampler import SamplerConfig
+from fairseq_ssr.pipeline.text import TextConfig, write_examples
 
 NEEDS_GENERATOR = ("ssr", "distilt5")
 
@@ -26,18 +29,15 @@ def get_parser():
     p.add_argument("--model", metavar="PATH", help="generator (HF T5 directory or fairseq checkpoint)")
     p.add_argument("--work-dir", required=True, metavar="DIR", help="intermediate files")
     p.add_argument("--out-dir", required=True, metavar="DIR", help="datasets, one directory per objective")
-    p.add_argument("--objectives", nargs="+", choices=binarize.OBJECTIVES, default=["ssr"],
-                   help="datasets to build")
-    p.add_argument("--example-tokens", type=int, default=256, help="subwords per example")
-    p.add_argument("--seed", type=int, default=1, help="seed of masking, sampling and noise")
-    p.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling mass")
-    p.add_argument("--batch-tokens", type=int, default=16384, help="generator batch budget in tokens")
-    p.add_argument("--device", help="generator device")
-    p.add_argument("--groups", type=int, default=5, help="curriculum groups (ssr)")
-    p.add_argument("--score", choices=SCORES, default="sum_nll", help="difficulty score (ssr)")
+    p.add_argument("--objectives", nargs="+", choices=OBJECTIVES, default=["ssr"], help="datasets to build")
     p.add_argument("--num-rows", type=int, help="pad the dictionary to the model's embedding rows")
-    p.add_argument("--valid-every", type=int, default=binarize.BinarizeConfig.valid_every,
-                   help="hold out every N-th example id for validation (small corpora want a smaller N)")
+    p.add_argument("--device", help="generator device")
+    add_config_args(p, TextConfig)
+    add_config_args(p, MaskConfig)  # its --seed seeds every stage
+    add_config_args(p, SamplerConfig, skip=["seed"])
+    add_config_args(p, GenerationConfig)
+    add_config_args(p, BinarizeConfig, skip=["objective"])
+    add_config_args(p, NoiseConfig, skip=["seed"])
     p.add_argument("--no-progress-bar", action="store_true", help="disable progress bars")
     return p
 
@@ -47,25 +47,37 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not args.model and any(o in NEEDS_GENERATOR for o in args.objectives):
         parser.error(f"objectives {', '.join(NEEDS_GENERATOR)} need --model")
-    quiet = ["--no-progress-bar"] if args.no_progress_bar else []
+    progress = not args.no_progress_bar
     w = args.work_dir
-    os.makedirs(w, exist_ok=True)
     examples, masked, generated = (os.path.join(w, n) for n in ("examples.jsonl", "masked.jsonl", "generated"))
-    make_examples.main(["--text", *args.text, "--spm", args.spm, "--out", examples,
-                        "--max-tokens", str(args.example_tokens), *quiet])
-    mask_spans.main(["--input", examples, "--out", masked, "--seed", str(args.seed), *quiet])
-    if args.model:
-        generate_spans.main(["--input", masked, "--model", args.model, "--out-dir", generated,
-                             "--seed", str(args.seed), "--top-p", str(args.top_p),
-                             "--max-tokens", str(args.batch_tokens), "--num-shards", "1", "--shard-id", "0",
-                             *(["--device", args.device] if args.device else []), *quiet])
-    inputs = {"ssr": generated, "distilt5": generated, "t5cont": masked, "denoise": examples}
-    for objective in args.objectives:
-        binarize.main(["--input", inputs[objective], "--out", os.path.join(args.out_dir, objective),
-                       "--spm", args.spm, "--objective", objective, "--groups", str(args.groups),
-                       "--score", args.score, "--seed", str(args.seed), "--valid-every", str(args.valid_every),
-                       *(["--num-rows", str(args.num_rows)] if args.num_rows else []), *quiet])
-    print(f"pipeline: datasets in {args.out_dir}: {', '.join(args.objectives)}", file=sys.stderr)
+    try:
+        os.makedirs(w, exist_ok=True)
+        s = write_examples(args.text, args.spm, examples, config_from_args(args, TextConfig), show_progress=progress)
+        _say(f"{s['examples_out']} examples of {s['mean_tokens']} subwords on average -> {examples}")
+        s = mask_file(examples, masked, config_from_args(args, MaskConfig), show_progress=progress)
+        _say(f"{s['examples_out']} masked, masked share {s['masked_share']} -> {masked}")
+        if args.model:
+            from fairseq_ssr.pipeline.sampler import SpanSampler
+
+            sampler = SpanSampler.from_pretrained(args.model, config_from_args(args, SamplerConfig), device=args.device)
+            s = generate_shard(masked, generated, sampler, config_from_args(args, GenerationConfig),
+                               show_progress=progress)
+            _say(f"{s['examples_out']} of {s['examples_in']} generated, {s['skipped']['total']} skipped -> {generated}")
+        inputs = {"ssr": generated, "distilt5": generated, "t5cont": masked, "denoise": examples}
+        noise = config_from_args(args, NoiseConfig)
+        for objective in args.objectives:
+            cfg = config_from_args(args, BinarizeConfig, objective=objective, noise=noise)
+            out = os.path.join(args.out_dir, objective)
+            s = binarize([inputs[objective]], out, args.spm, cfg, num_rows=args.num_rows, show_progress=progress)
+            _say(f"{objective}: {s['examples_out']['train']} train, {s['examples_out']['valid']} valid, "
+                 f"{s['dropped']['total']} dropped -> {out}")
+    except (ValueError, FileNotFoundError) as e:
+        parser.exit(2, f"pipeline: error: {e}\n")
+    _say(f"datasets in {args.out_dir}: {', '.join(args.objectives)}")
+
+
+def _say(message: str) -> None:
+    print(f"pipeline: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

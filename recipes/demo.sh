@@ -42,7 +42,7 @@ case $SCALE in
   *) die "--scale must be full or tiny, got '$SCALE'" ;;
 esac
 
-DEVICE=$(device_flags "$(gpu_count)")
+NGPU=$(gpu_count)
 mkdir -p "$WORK"
 TIMINGS=$WORK/timings.tsv
 printf 'stage\tseconds\n' > "$TIMINGS"
@@ -59,19 +59,17 @@ timed data run "$PYTHON" "$RECIPES/demo_data.py" --text "$TEXT" --out "$WORK/dat
 
 # 2 --------------------------------------------------------------------------------------------------------------
 t5_from_scratch() {  # NAME UPDATES SHAPE...: T5 infilling from scratch on the book, exported as an HF directory
-  local name=$1 max_update=$2
+  local name=$1 max_update=$2 args=()
   shift 2
-  step "$WORK/$name/.train.done" "|" "$WORK/$name/train.log" fairseq-train "$WORK/t5/t5cont" \
-    --user-dir "$USER_DIR" --task ssr_rewriting --rewrite-format marked --arch t5 "$@" \
-    --feed-forward-proj relu --tie-word-embeddings --dropout-rate 0.0 --criterion ssr_cross_entropy \
-    --optimizer adam --lr 3e-3 --lr-scheduler polynomial_decay --warmup-updates 50 --total-num-update "$max_update" \
-    --max-update "$max_update" --batch-size 32 --seed 1 --save-dir "$WORK/$name" --no-epoch-checkpoints \
-    --log-format json --log-interval 10 $DEVICE
+  train_args args "$WORK/t5/t5cont" "$WORK/$name" format=marked lr=3e-3 warmup=50 max_update="$max_update" \
+    batch_size=32 dropout=0.0 clip_norm=0 save_interval=0 seed=1 log_interval=10 ngpu="$NGPU"
+  step "$WORK/$name/.train.done" "|" "$WORK/$name/train.log" fairseq-train "${args[@]}" \
+    --arch t5 "$@" --feed-forward-proj relu --tie-word-embeddings
   run bash "$RECIPES/export_hf.sh" --checkpoint "$WORK/$name/checkpoint_last.pt" --out "$WORK/$name/hf"
 }
 timed t5-data run "$PYTHON" "$REPO/preprocess/pipeline.py" --text "$WORK/data/pretrain.txt" \
   --spm "$WORK/data/spiece.model" --work-dir "$WORK/t5/pipeline" --out-dir "$WORK/t5" --objectives t5cont \
-  --example-tokens "$example_tokens" --seed 1 --no-progress-bar
+  --max-tokens "$example_tokens" --seed 1 --no-progress-bar
 timed generator t5_from_scratch generator "${updates[0]}" "${generator[@]}"
 timed student t5_from_scratch student "${updates[1]}" "${student[@]}"
 

@@ -41,17 +41,20 @@ require "GEC training data" "$DATA/train.src" "$DATA/train.tgt" "$DATA/valid.src
 require_hf_t5 "$INIT"
 require "test gold edits (.m2)" "$TEST_M2"
 
-DEVICE=$(device_flags "$(gpu_count)")
+NGPU=$(gpu_count)
+DEVICE=$(device_flags "$NGPU")
 mkdir -p "$WORK"
 # the test input: the source sentences of the .m2 file; the placeholder target keeps fairseq-preprocess happy
 step "$WORK/.test.done" --stamp "$TEST_M2" ">" "$WORK/test.src" awk '/^S /{ print substr($0, 3) }' "$TEST_M2"
 prepare_parallel "$INIT/spiece.model" "$WORK/bin" "train:$DATA/train.src:$DATA/train.tgt" \
   "valid:$DATA/valid.src:$DATA/valid.tgt" "test:$WORK/test.src:$WORK/test.src"
 
-finetune "$WORK/bin" "$INIT" "$WORK/checkpoints" "$WORK/train.log" $DEVICE \
-  --max-source-positions "$MAX_POSITIONS" --max-target-positions "$MAX_POSITIONS"
+finetune "$FORMAT" "$WORK/bin" "$INIT" "$WORK/checkpoints" "$WORK/train.log" lr="$LR" warmup="$WARMUP" \
+  max_update="$MAX_UPDATE" max_tokens="$MAX_TOKENS" update_freq="$UPDATE_FREQ" label_smoothing="$LABEL_SMOOTHING" \
+  dropout="$DROPOUT" save_interval="$SAVE_INTERVAL" seed="$SEED" ngpu="$NGPU" \
+  -- --max-source-positions "$MAX_POSITIONS" --max-target-positions "$MAX_POSITIONS" "${EXTRA_ARGS[@]}"
 
-decode "$WORK/bin" "$WORK/checkpoints/$CHECKPOINT" "$WORK/test.src" "$WORK/test.hyp" $DEVICE \
+decode "$FORMAT" "$WORK/bin" "$WORK/checkpoints/$CHECKPOINT" "$WORK/test.src" "$WORK/test.hyp" $DEVICE \
   --beam "$BEAM" --lenpen "$LENPEN" --max-len-a "$MAX_LEN_A" --max-len-b "$MAX_LEN_B" \
   --max-tokens "$GEN_MAX_TOKENS" --max-source-positions "$MAX_POSITIONS" --max-target-positions "$MAX_POSITIONS"
 step "$WORK/.m2.done" --stamp "$WORK/test.hyp" --stamp "$TEST_M2" ">" "$WORK/m2.txt" m2scorer "$WORK/test.hyp" "$TEST_M2"

@@ -13,7 +13,8 @@ D_LINE = re.compile(r"^D-(\d+)\t[^\t]*\t?(.*)$")
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("generate_output", help="what fairseq-generate printed")
-    p.add_argument("--expect-lines-of", metavar="FILE", help="the test input: one hypothesis per line of it is expected")
+    p.add_argument("--expect-lines-of", metavar="FILE",
+                   help="the test input: one hypothesis per line of it is expected")
     args = p.parse_args(argv)
     hyps = {}
     with open(args.generate_output, encoding="utf-8") as f:

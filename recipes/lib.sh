@@ -1,6 +1,7 @@
 # Shared by the recipes (sourced, not run): options from flags or environment variables, printed commands,
-# resumable steps, input checks, the device, and the fine-tuning stages that gec.sh, summarization.sh and qg.sh
-# have in common (text -> binarized data, fairseq-train from a Hugging Face T5, fairseq-generate -> hypotheses).
+# resumable steps, input checks, the device, fairseq-train's flags (train_args, for every recipe and the demo), and
+# the fine-tuning stages that gec.sh, summarization.sh and qg.sh have in common (text -> binarized data,
+# fairseq-train from a Hugging Face T5, fairseq-generate -> hypotheses).
 #
 # Every recipe declares its options with `option NAME DEFAULT HELP [ENV]`; `--name-with-dashes VALUE` (or
 # --name=VALUE) and the environment variable ENV (default: NAME) set it, flags winning; a default may refer to
@@ -36,11 +37,17 @@ usage() {  # the recipe's header comment, then its options
   awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
   echo
   echo "options (flag, environment variable) [default]:"
-  local name flag
+  local name flag shown
   for name in "${OPTIONS[@]}"; do
     flag=--${name,,}
-    printf '  %-36s %s\n' "${flag//_/-} (${OPTION_ENV[$name]})" "${OPTION_HELP[$name]} [${OPTION_DEFAULT[$name]:-required}]"
+    shown=${OPTION_DEFAULT[$name]}
+    [[ ! $shown =~ ^\$(DEFAULT_[A-Z_]+)$ ]] || shown=${!BASH_REMATCH[1]}  # a pipeline stage's own default
+    printf '  %-36s %s\n' "${flag//_/-} (${OPTION_ENV[$name]})" "${OPTION_HELP[$name]} [${shown:-required}]"
   done
+}
+
+stage_defaults() {  # DEFAULT_<STAGE>_<FIELD> for every field of the pipeline's stage configs (their only home)
+  eval "$("$PYTHON" "$REPO/preprocess/defaults.py" --prefix DEFAULT_)"
 }
 
 parse_flags() {  # parse_flags "$@": a flag wins over the environment, which wins over the default
@@ -181,30 +188,62 @@ prepare_parallel() {
   step "$bin/.spm.done" --stamp "$spm" cp "$spm" "$bin/spiece.model"
 }
 
-# finetune BIN INIT SAVE LOG FLAGS...: fairseq-train from a Hugging Face T5 directory, in the layout FORMAT: whole
-# (the paper's fine-tuning of SSR, the source as one span, `<s_1> x </s_1>` -> `<s_1> y`) or seq2seq (plain text),
-# with the schedule options every fine-tuning recipe declares (LR, WARMUP, MAX_UPDATE, MAX_TOKENS, UPDATE_FREQ,
-# LABEL_SMOOTHING, DROPOUT, SAVE_INTERVAL, SEED); FLAGS add the recipe's own (lengths, device).
-finetune() {
-  local bin=$1 init=$2 save=$3 log=$4
-  shift 4
-  step "$save/.train.done" "|" "$log" fairseq-train "$bin" --user-dir "$USER_DIR" --task ssr_rewriting \
-    --rewrite-format "$FORMAT" --arch t5 --hf-checkpoint "$init" --criterion ssr_cross_entropy \
-    --optimizer adam --adam-betas "(0.9, 0.999)" --adam-eps 1e-8 --clip-norm 1.0 \
-    --lr-scheduler polynomial_decay --skip-invalid-size-inputs-valid-test \
-    --lr "$LR" --warmup-updates "$WARMUP" --total-num-update "$MAX_UPDATE" --max-update "$MAX_UPDATE" \
-    --max-tokens "$MAX_TOKENS" --update-freq "$UPDATE_FREQ" --label-smoothing "$LABEL_SMOOTHING" \
-    --dropout-rate "$DROPOUT" --save-interval-updates "$SAVE_INTERVAL" --validate-interval-updates "$SAVE_INTERVAL" \
-    --seed "$SEED" --save-dir "$save" --no-epoch-checkpoints --keep-interval-updates 1 --log-format json \
-    "$@" "${EXTRA_ARGS[@]}"
+# train_args OUT DATA SAVE KEY=VALUE...: fairseq-train's arguments for the ssr_rewriting task, into the array named
+# OUT: the optimizer and schedule every recipe shares (Adam, linear warm-up, then linear decay to 0 at max_update),
+# interval checkpoints and validation in SAVE, JSON logs, the device. The one place a recipe's training is spelled.
+#   required: format (marked|whole|seq2seq), lr, warmup, max_update, seed, save_interval (0: only at the end)
+#   init=DIR          start from this Hugging Face T5 (its shape and weights); without it, add --arch flags yourself
+#   batch_size=N | max_tokens=N   sequences or tokens per GPU per step
+#   update_freq (1), label_smoothing (0), dropout (the model's), weight_decay (0), clip_norm (1.0, 0 = none),
+#   keep (1: interval checkpoints kept), log_interval (100), ngpu (0: --cpu; else bf16 autocast unless BF16=0)
+train_args() {
+  local -n _args=$1
+  local data=$2 save=$3 kv key
+  shift 3
+  local -A o=([update_freq]=1 [label_smoothing]=0 [weight_decay]=0 [clip_norm]=1.0 [keep]=1 [log_interval]=100
+    [ngpu]=0 [init]= [batch_size]= [max_tokens]= [dropout]= [format]= [lr]= [warmup]= [max_update]= [seed]=
+    [save_interval]=)
+  for kv in "$@"; do
+    key=${kv%%=*}
+    [[ $kv == *=* && -v "o[$key]" ]] || die "train_args: unknown setting '$kv'"
+    o[$key]=${kv#*=}
+  done
+  for key in format lr warmup max_update seed save_interval; do
+    [[ -n ${o[$key]} ]] || die "train_args: $key= is required"
+  done
+  _args=("$data" --user-dir "$USER_DIR" --task ssr_rewriting --rewrite-format "${o[format]}"
+    --criterion ssr_cross_entropy --label-smoothing "${o[label_smoothing]}"
+    --optimizer adam --adam-betas "(0.9, 0.999)" --adam-eps 1e-8 --weight-decay "${o[weight_decay]}"
+    --clip-norm "${o[clip_norm]}" --lr "${o[lr]}" --lr-scheduler polynomial_decay --warmup-updates "${o[warmup]}"
+    --total-num-update "${o[max_update]}" --max-update "${o[max_update]}" --update-freq "${o[update_freq]}"
+    --seed "${o[seed]}" --save-dir "$save" --save-interval-updates "${o[save_interval]}"
+    --validate-interval-updates "${o[save_interval]}" --keep-interval-updates "${o[keep]}" --no-epoch-checkpoints
+    --skip-invalid-size-inputs-valid-test --log-format json --log-interval "${o[log_interval]}")
+  [[ -z ${o[init]} ]] || _args+=(--arch t5 --hf-checkpoint "${o[init]}")
+  [[ -z ${o[dropout]} ]] || _args+=(--dropout-rate "${o[dropout]}")
+  [[ -z ${o[batch_size]} ]] || _args+=(--batch-size "${o[batch_size]}")
+  [[ -z ${o[max_tokens]} ]] || _args+=(--max-tokens "${o[max_tokens]}")
+  _args+=($(device_flags "${o[ngpu]}"))
 }
 
-# decode BIN CHECKPOINT SOURCE OUT FLAGS...: fairseq-generate on the test split (whose text is SOURCE); OUT.gen is
-# its output, OUT the plain-text hypotheses (D- lines), one for each line of SOURCE, in its order.
+# finetune FORMAT BIN INIT SAVE LOG KEY=VALUE... [-- FLAGS...]: fairseq-train (train_args' settings) from a Hugging
+# Face T5 directory as a resumable step logging to LOG; FLAGS are more fairseq-train flags (lengths, the user's).
+finetune() {
+  local format=$1 bin=$2 init=$3 save=$4 log=$5 args=()
+  shift 5
+  local settings=()
+  while (($#)) && [[ $1 != -- ]]; do settings+=("$1"); shift; done
+  [[ ${1:-} != -- ]] || shift
+  train_args args "$bin" "$save" format="$format" init="$init" "${settings[@]}"
+  step "$save/.train.done" "|" "$log" fairseq-train "${args[@]}" "$@"
+}
+
+# decode FORMAT BIN CHECKPOINT SOURCE OUT FLAGS...: fairseq-generate on the test split (whose text is SOURCE); OUT.gen
+# is its output, OUT the plain-text hypotheses (D- lines), one for each line of SOURCE, in its order.
 decode() {
-  local bin=$1 ckpt=$2 source=$3 out=$4
-  shift 4
+  local format=$1 bin=$2 ckpt=$3 source=$4 out=$5
+  shift 5
   step "$out.gen.done" --stamp "$ckpt" ">" "$out.gen" fairseq-generate "$bin" --user-dir "$USER_DIR" --task ssr_rewriting \
-    --rewrite-format "$FORMAT" --path "$ckpt" --gen-subset test "$@"
+    --rewrite-format "$format" --path "$ckpt" --gen-subset test "$@"
   step "$out.done" --stamp "$out.gen" ">" "$out" "$PYTHON" "$RECIPES/hypotheses.py" "$out.gen" --expect-lines-of "$source"
 }

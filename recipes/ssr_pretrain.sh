@@ -33,6 +33,7 @@
 # which runs `torchrun --nnodes 2 --nproc-per-node 8 --node-rank R ... -m fairseq_cli.train ...
 # --distributed-world-size 16` on each node (with 8 GPUs a node, 512 sequences = 32 per GPU x 16 GPUs, --update-freq 1).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+stage_defaults
 
 option TEXT "" "plain-text files, one document or paragraph a line (.gz allowed), separated by spaces"
 option INIT "" "Hugging Face T5 directory to continue training (the paper: T5-small/base/large)"
@@ -41,12 +42,14 @@ option GENERATOR_SPM "" "SentencePiece model of a fairseq-checkpoint generator, 
 option VARIANT ssr "ssr, t5cont, distilt5, denoise, no-curriculum, anti-curriculum, loss-only or length-only"
 option WORK "$REPO/work/pretrain" "output directory (data shared by the variants, WORK/VARIANT per run)"
 option STAGES data,train,export "stages to run (comma-separated)"
-option MAX_LEN 256 "subwords per example (sources may grow by markers and fills: up to twice this is trained)"
-option SEED 1 "seed of masking, span sampling, noise and training"
-option TOP_P 0.9 "nucleus sampling mass of the generator"
-option GEN_MAX_TOKENS 16384 "generator batch in tokens (source + new tokens per row)"
-option NUM_GROUPS 5 "curriculum groups (the paper's k)"
-option VALID_EVERY 100 "hold out every N-th example for validation"
+option MAX_LEN '$DEFAULT_TEXT_MAX_TOKENS' "subwords per example (sources grow by markers and fills: up to twice this is trained)"
+option MASK_RATIO '$DEFAULT_MASK_MASK_RATIO' "share of each example's subwords masked"
+option POISSON_LAMBDA '$DEFAULT_MASK_POISSON_LAMBDA' "mean masked span length"
+option SEED '$DEFAULT_MASK_SEED' "seed of masking, span sampling, noise and training"
+option TOP_P '$DEFAULT_SAMPLER_TOP_P' "nucleus sampling mass of the generator"
+option GEN_BATCH_TOKENS '$DEFAULT_SAMPLER_BATCH_TOKENS' "generator batch in tokens (source + new tokens per row)"
+option NUM_GROUPS '$DEFAULT_BINARIZE_GROUPS' "curriculum groups (the paper's k)"
+option VALID_EVERY '$DEFAULT_BINARIZE_VALID_EVERY' "hold out every N-th example for validation"
 option BATCH_SEQS 512 "sequences per update, over all GPUs and accumulation steps"
 option BATCH_SIZE 64 "sequences per GPU per step"
 option LR 5e-5 "peak learning rate"
@@ -95,7 +98,7 @@ if has_stage data; then
   input=$data/examples.jsonl
   if [[ $objective != denoise ]]; then
     run "$PYTHON" "$REPO/preprocess/mask_spans.py" --input "$data/examples.jsonl" --out "$data/masked.jsonl" \
-      --seed "$SEED" "${quiet[@]}"
+      --mask-ratio "$MASK_RATIO" --poisson-lambda "$POISSON_LAMBDA" --seed "$SEED" "${quiet[@]}"
     input=$data/masked.jsonl
   fi
   if [[ $objective == ssr || $objective == distilt5 ]]; then
@@ -109,7 +112,7 @@ if has_stage data; then
         die "the generator ($gen_spm) and --init ($INIT/spiece.model) have different vocabularies"
     fi
     generate=("$REPO/preprocess/generate_spans.py" --input "$data/masked.jsonl" --model "$GENERATOR"
-      --out-dir "$data/generated" --top-p "$TOP_P" --seed "$SEED" --max-tokens "$GEN_MAX_TOKENS" "${quiet[@]}")
+      --out-dir "$data/generated" --top-p "$TOP_P" --seed "$SEED" --batch-tokens "$GEN_BATCH_TOKENS" "${quiet[@]}")
     [[ -z $GENERATOR_SPM ]] || generate+=(--spm "$GENERATOR_SPM")
     if ((NGPU > 1)); then  # one shard per GPU; each resumes by itself
       run torchrun --standalone --nproc-per-node "$NGPU" "${generate[@]}"
@@ -134,15 +137,10 @@ if has_stage train; then
   update_freq=$((BATCH_SEQS / per_update))
   format=marked
   [[ $objective != denoise ]] || format=seq2seq
-  train=("$dataset" --user-dir "$USER_DIR" --task ssr_rewriting --rewrite-format "$format"
-    --arch t5 --hf-checkpoint "$INIT" --dropout-rate "$DROPOUT" --criterion ssr_cross_entropy
-    --optimizer adam --adam-betas "(0.9, 0.999)" --adam-eps 1e-8 --weight-decay "$WEIGHT_DECAY"
-    --clip-norm "$CLIP_NORM" --lr "$LR" --lr-scheduler polynomial_decay --warmup-updates "$WARMUP"
-    --total-num-update "$MAX_UPDATE" --max-update "$MAX_UPDATE" --batch-size "$BATCH_SIZE" --update-freq "$update_freq"
-    --max-source-positions $((2 * MAX_LEN)) --max-target-positions $((2 * MAX_LEN))
-    --save-dir "$save" --save-interval-updates "$SAVE_INTERVAL" --validate-interval-updates "$SAVE_INTERVAL"
-    --keep-interval-updates 2 --no-epoch-checkpoints --log-format json --log-interval 100 --seed "$SEED"
-    $(device_flags "$NGPU"))
+  train_args train "$dataset" "$save" format="$format" init="$INIT" dropout="$DROPOUT" weight_decay="$WEIGHT_DECAY" \
+    clip_norm="$CLIP_NORM" lr="$LR" warmup="$WARMUP" max_update="$MAX_UPDATE" batch_size="$BATCH_SIZE" \
+    update_freq="$update_freq" save_interval="$SAVE_INTERVAL" keep=2 seed="$SEED" ngpu="$NGPU"
+  train+=(--max-source-positions $((2 * MAX_LEN)) --max-target-positions $((2 * MAX_LEN)))
   if [[ $objective == ssr ]]; then
     train+=(--curriculum-order "$order" --curriculum-mix "$CURRICULUM_MIX")
     [[ -z $CURRICULUM_SCHEDULE ]] || train+=(--curriculum-schedule "$CURRICULUM_SCHEDULE")

@@ -50,15 +50,18 @@ require_set DATA INIT
 require "summarization data" "$DATA"/{train,val,test}.{source,target}
 require_hf_t5 "$INIT"
 
-DEVICE=$(device_flags "$(gpu_count)")
+NGPU=$(gpu_count)
+DEVICE=$(device_flags "$NGPU")
 mkdir -p "$WORK"
 prepare_parallel "$INIT/spiece.model" "$WORK/bin" "train:$DATA/train.source:$DATA/train.target" \
   "valid:$DATA/val.source:$DATA/val.target" "test:$DATA/test.source:$DATA/test.target"
 
-finetune "$WORK/bin" "$INIT" "$WORK/checkpoints" "$WORK/train.log" $DEVICE \
-  --truncate-source --max-source-positions "$MAX_SOURCE" --max-target-positions "$MAX_TARGET"
+finetune "$FORMAT" "$WORK/bin" "$INIT" "$WORK/checkpoints" "$WORK/train.log" lr="$LR" warmup="$WARMUP" \
+  max_update="$MAX_UPDATE" max_tokens="$MAX_TOKENS" update_freq="$UPDATE_FREQ" label_smoothing="$LABEL_SMOOTHING" \
+  dropout="$DROPOUT" save_interval="$SAVE_INTERVAL" seed="$SEED" ngpu="$NGPU" \
+  -- --truncate-source --max-source-positions "$MAX_SOURCE" --max-target-positions "$MAX_TARGET" "${EXTRA_ARGS[@]}"
 
-decode "$WORK/bin" "$WORK/checkpoints/$CHECKPOINT" "$DATA/test.source" "$WORK/test.hyp" $DEVICE \
+decode "$FORMAT" "$WORK/bin" "$WORK/checkpoints/$CHECKPOINT" "$DATA/test.source" "$WORK/test.hyp" $DEVICE \
   --truncate-source --max-source-positions "$MAX_SOURCE" --max-target-positions "$MAX_TARGET" \
   --beam "$BEAM" --lenpen "$LENPEN" --max-len-a 0 --max-len-b "$MAX_LEN_B" --min-len "$MIN_LEN" \
   --no-repeat-ngram-size "$NO_REPEAT_NGRAM" --max-tokens "$GEN_MAX_TOKENS"

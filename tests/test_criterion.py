@@ -6,7 +6,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from fairseq.logging import metrics
-
 from test_task_data import make_ssr_data, setup
 
 

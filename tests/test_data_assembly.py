@@ -1,13 +1,13 @@
 """SSR pairs: the paper's example, and the rebuild invariant on every example of the masked book."""
 import numpy as np
 import pytest
-
 from conftest import DEMO_TEXT
-from fairseq_ssr.data.assembly import rebuild, ssr_source, ssr_target
+
 from fairseq_ssr.data.dictionary import MAX_SPANS
-from fairseq_ssr.data.masking import MaskConfig, mask_spans
-from fairseq_ssr.data.records import read_records
-from fairseq_ssr.data.text import TextConfig, write_examples
+from fairseq_ssr.pipeline.assembly import rebuild, ssr_source, ssr_target
+from fairseq_ssr.pipeline.masking import MaskConfig, mask_spans
+from fairseq_ssr.pipeline.records import read_records
+from fairseq_ssr.pipeline.text import TextConfig, write_examples
 
 
 def test_the_papers_example(tokenizer):

@@ -4,17 +4,16 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import DEMO_TEXT
 from fairseq.data.indexed_dataset import MMapIndexedDataset
 
-from conftest import DEMO_TEXT
-from fairseq_ssr.data.assembly import rebuild
-from fairseq_ssr.data.binarize import BinarizeConfig, binarize
 from fairseq_ssr.data.dictionary import T5Dictionary
-from fairseq_ssr.data.difficulty import example_scores
-from fairseq_ssr.data.infilling import infilling_input, infilling_target
-from fairseq_ssr.data.masking import MaskConfig, mask_file
-from fairseq_ssr.data.records import read_records, stats_path, write_json, write_records
-from fairseq_ssr.data.text import TextConfig, write_examples
+from fairseq_ssr.pipeline.assembly import rebuild
+from fairseq_ssr.pipeline.binarize import BinarizeConfig, binarize
+from fairseq_ssr.pipeline.infilling import infilling_input, infilling_target
+from fairseq_ssr.pipeline.masking import MaskConfig, mask_file
+from fairseq_ssr.pipeline.records import read_records, stats_path, write_json, write_records
+from fairseq_ssr.pipeline.text import TextConfig, write_examples
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +36,7 @@ def _generated_like(masked, out, d, skip_every=7):
             continue
         fills = [rng.integers(3, d.num_pieces, rng.integers(0, 5)).tolist() for _ in r["spans"]]
         nll = [np.round(rng.gamma(2.0, 1.0, len(f)), 4).tolist() for f in fills]
-        recs.append({**r, "fills": fills, "nll": nll, "score": example_scores(nll), "attempt": 0})
+        recs.append({**r, "fills": fills, "nll": nll, "attempt": 0})
     write_records(str(out), recs)
     return recs
 

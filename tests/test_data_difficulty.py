@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from fairseq_ssr.data.difficulty import example_scores, quantile_groups
+from fairseq_ssr.pipeline.difficulty import example_scores, quantile_groups
 
 
 def test_scores_are_the_papers_sum_and_the_two_ablations():

@@ -13,18 +13,18 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import DEMO_TEXT, REPO
 from fairseq.data.indexed_dataset import MMapIndexedDataset
 
-from conftest import DEMO_TEXT, REPO
-from fairseq_ssr.data.assembly import rebuild, ssr_source, ssr_target
-from fairseq_ssr.data.binarize import BinarizeConfig, binarize
-from fairseq_ssr.data.difficulty import example_scores
-from fairseq_ssr.data.generation import ATTEMPTS, GenerationConfig, generate_shard, shard_name
-from fairseq_ssr.data.infilling import REASONS, infilling_input, infilling_target
-from fairseq_ssr.data.masking import MaskConfig, mask_file, mask_spans
-from fairseq_ssr.data.records import merge_by_id, read_json, read_records
-from fairseq_ssr.data.sampler import SpanSampler
-from fairseq_ssr.data.text import TextConfig, write_examples
+from fairseq_ssr.pipeline.assembly import rebuild, ssr_source, ssr_target
+from fairseq_ssr.pipeline.binarize import BinarizeConfig, binarize
+from fairseq_ssr.pipeline.difficulty import example_scores
+from fairseq_ssr.pipeline.generation import ATTEMPTS, GenerationConfig, Shard, generate_shard
+from fairseq_ssr.pipeline.infilling import REASONS, infilling_input, infilling_target
+from fairseq_ssr.pipeline.masking import MaskConfig, mask_file, mask_spans
+from fairseq_ssr.pipeline.records import merge_by_id, read_json, read_records
+from fairseq_ssr.pipeline.sampler import SamplerConfig, SpanSampler
+from fairseq_ssr.pipeline.text import TextConfig, write_examples
 
 EXAMPLE_TOKENS = 48
 
@@ -84,17 +84,19 @@ def work(tokenizer, spm_path, tmp_path_factory):
     return w
 
 
+SHARD = Shard().file_name
+
+
 @pytest.fixture(scope="module")
 def sampler(work):
-    return SpanSampler.from_pretrained(str(work / "tiny-t5"), top_p=0.9, seed=1, device="cpu")
+    return SpanSampler.from_pretrained(str(work / "tiny-t5"), SamplerConfig(top_p=0.9, seed=1), device="cpu")
 
 
 @pytest.fixture(scope="module")
 def generated(work, sampler):
-    out = work / "gen" / shard_name(1, 0)
-    out.parent.mkdir()
-    stats = generate_shard(str(work / "masked.jsonl"), str(out), sampler, GenerationConfig(window=16),
-                           {"model": "tiny-t5"}, show_progress=False)
+    out = work / "gen" / SHARD
+    stats = generate_shard(str(work / "masked.jsonl"), str(out.parent), sampler, GenerationConfig(window=16),
+                           show_progress=False)
     return out, stats
 
 
@@ -118,7 +120,6 @@ def test_every_example_is_generated_or_skipped_with_its_reasons(work, generated,
         assert [len(f) for f in r["fills"]] == [len(x) for x in r["nll"]]
         assert all(2 <= t < d.num_pieces for f in r["fills"] for t in f)  # text only: no sentinel, pad or eos
         assert all(x >= 0 for x in sum(r["nll"], []))
-        assert r["score"]["sum_nll"] == pytest.approx(example_scores(r["nll"])["sum_nll"], abs=1e-3)
         src, tgt = ssr_source(r["tokens"], r["spans"], r["fills"], d), ssr_target(r["tokens"], r["spans"], d)
         assert rebuild(src, tgt, d) == r["tokens"]  # the invariant, on every generated example
 
@@ -147,7 +148,7 @@ def test_groups_are_equal_sized_ordered_and_hold_the_right_examples(work, genera
     stats = binarize([str(out.parent)], str(tmp_path / "ssr"), str(spm_path), BinarizeConfig(groups=3, valid_every=0),
                      show_progress=False)
     ok = [r for r in read_records(str(out)) if "skip" not in r]
-    order = sorted(range(len(ok)), key=lambda i: (ok[i]["score"]["sum_nll"], i))
+    order = sorted(range(len(ok)), key=lambda i: (example_scores(ok[i]["nll"])["sum_nll"], i))
     expected = [sorted(i for rank, i in enumerate(order) if rank * 3 // len(ok) == g) for g in range(3)]
     for g in range(3):
         ds = MMapIndexedDataset(str(tmp_path / f"ssr/train.g{g}.src-tgt.src"))
@@ -155,7 +156,7 @@ def test_groups_are_equal_sized_ordered_and_hold_the_right_examples(work, genera
             ssr_source(ok[i]["tokens"], ok[i]["spans"], ok[i]["fills"], d) for i in expected[g]]
     sizes = [g["size"] for g in stats["groups"]["groups"]]
     assert max(sizes) - min(sizes) <= 1 and sum(sizes) == len(ok)
-    scores = [[ok[i]["score"]["sum_nll"] for i in e] for e in expected]
+    scores = [[example_scores(ok[i]["nll"])["sum_nll"] for i in e] for e in expected]
     assert max(scores[0]) <= min(scores[1]) and max(scores[1]) <= min(scores[2])
     assert stats["dropped"]["total"] == stats["examples_in"] - len(ok)
     distil = tmp_path / "distil"
@@ -167,11 +168,10 @@ def test_groups_are_equal_sized_ordered_and_hold_the_right_examples(work, genera
 
 def test_shards_partition_the_examples_and_agree_with_one_run(work, generated, sampler, tmp_path):
     for r in range(2):
-        generate_shard(str(work / "masked.jsonl"), str(tmp_path / shard_name(2, r)), sampler,
-                       GenerationConfig(window=16, num_shards=2, shard_id=r), {"model": "tiny-t5"},
+        generate_shard(str(work / "masked.jsonl"), str(tmp_path), sampler, GenerationConfig(window=16), Shard(2, r),
                        show_progress=False)
-    assert all(rec["id"] % 2 == r for r in range(2) for rec in read_records(str(tmp_path / shard_name(2, r))))
-    merged = list(merge_by_id([str(tmp_path / shard_name(2, r)) for r in range(2)]))
+    assert all(rec["id"] % 2 == r for r in range(2) for rec in read_records(str(tmp_path / Shard(2, r).file_name)))
+    merged = list(merge_by_id([str(tmp_path / Shard(2, r).file_name) for r in range(2)]))
     single = list(read_records(str(generated[0])))
     assert [r["id"] for r in merged] == [r["id"] for r in single]
     # Each example's random stream is keyed by its id, so sharding changes only the batch shapes; the float noise
@@ -189,6 +189,7 @@ class _FailingAfter:
 
     def __init__(self, sampler, calls):
         self.sampler, self.calls, self.dictionary = sampler, calls, sampler.dictionary
+        self.settings = sampler.settings
 
     def sample(self, *args):
         self.calls -= 1
@@ -198,21 +199,20 @@ class _FailingAfter:
 
 
 def test_resume_after_a_torn_window_writes_the_same_bytes(work, generated, sampler, tmp_path):
-    out = tmp_path / shard_name(1, 0)
+    out = tmp_path / SHARD
     cfg = GenerationConfig(window=16)
     with pytest.raises(_Interrupted):
-        generate_shard(str(work / "masked.jsonl"), str(out), _FailingAfter(sampler, 5), cfg, {"model": "tiny-t5"},
-                       show_progress=False)
+        generate_shard(str(work / "masked.jsonl"), str(tmp_path), _FailingAfter(sampler, 5), cfg, show_progress=False)
     progress = read_json(f"{out}.progress.json")
     assert 0 < progress["next_window"] and not progress["done"]
     with open(out, "ab") as f:  # the crash came in the middle of writing the next window (a long one)
         f.write(b'{"id":9999,"doc":[0,1],"tokens":[' + b"7," * 200_000)
-    generate_shard(str(work / "masked.jsonl"), str(out), sampler, cfg, {"model": "tiny-t5"}, show_progress=False)
+    generate_shard(str(work / "masked.jsonl"), str(tmp_path), sampler, cfg, show_progress=False)
     assert out.read_bytes() == generated[0].read_bytes()
     assert read_json(f"{out}.stats.json")["skipped"] == generated[1]["skipped"]
     with pytest.raises(ValueError, match="top_p"):  # a finished or unfinished run is never continued differently
-        generate_shard(str(work / "masked.jsonl"), str(out), sampler, cfg, {"model": "tiny-t5", "top_p": 0.5},
-                       show_progress=False)
+        other = SpanSampler(sampler.model, sampler.dictionary, SamplerConfig(top_p=0.5), device="cpu")
+        generate_shard(str(work / "masked.jsonl"), str(tmp_path), other, cfg, show_progress=False)
 
 
 def _cli(work, out_dir):
@@ -242,12 +242,12 @@ def test_sigkill_and_restart_give_the_bytes_of_an_uninterrupted_run(work, tmp_pa
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     subprocess.run(_cli(work, whole), check=True, env=env, capture_output=True)
-    progress = killed / f"{shard_name(1, 0)}.progress.json"
+    progress = killed / f"{SHARD}.progress.json"
     first = _run_and_kill(_cli(work, killed), env, progress, after_window=5)
     second = _run_and_kill(_cli(work, killed), env, progress, after_window=first["next_window"] + 10)
     assert second["output_bytes"] > first["output_bytes"]  # the restart continued, it did not start over
     subprocess.run(_cli(work, killed), check=True, env=env, capture_output=True)
-    for name in (shard_name(1, 0), f"{shard_name(1, 0)}.stats.json"):
+    for name in (SHARD, f"{SHARD}.stats.json"):
         a, b = (whole / name).read_bytes(), (killed / name).read_bytes()
         if name.endswith("stats.json"):  # the output directory is the only difference
             a = a.replace(str(whole).encode(), b"OUT")
@@ -264,17 +264,17 @@ def test_shard_defaults_come_from_torchrun(monkeypatch):
     args = generate_spans.get_parser().parse_args(["--input", "m", "--model", "t", "--out-dir", "o"])
     assert (args.num_shards, args.shard_id) == (4, 2)
     with pytest.raises(ValueError, match="shard id 4"):
-        GenerationConfig(num_shards=4, shard_id=4)
+        Shard(4, 4)
 
 
 def test_a_second_run_on_the_same_shard_is_refused(work, sampler, tmp_path):
     import fcntl
 
-    out = tmp_path / shard_name(1, 0)
+    out = tmp_path / SHARD
     with open(f"{out}.lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(ValueError, match="another run"):
-            generate_shard(str(work / "masked.jsonl"), str(out), sampler, GenerationConfig(), {}, show_progress=False)
+            generate_shard(str(work / "masked.jsonl"), str(tmp_path), sampler, GenerationConfig(), show_progress=False)
 
 
 def test_the_whole_chain_in_one_command(work, spm_path, tmp_path):
@@ -284,8 +284,8 @@ def test_the_whole_chain_in_one_command(work, spm_path, tmp_path):
     out = tmp_path / "data"
     pipeline.main(["--text", str(work / "part.txt"), "--spm", str(spm_path), "--model", str(work / "tiny-t5"),
                    "--work-dir", str(tmp_path / "work"), "--out-dir", str(out),
-                   "--objectives", *pipeline.binarize.OBJECTIVES,
-                   "--example-tokens", str(EXAMPLE_TOKENS), "--groups", "2", "--device", "cpu", "--no-progress-bar"])
+                   "--objectives", *pipeline.OBJECTIVES,
+                   "--max-tokens", str(EXAMPLE_TOKENS), "--groups", "2", "--device", "cpu", "--no-progress-bar"])
     expected = {"ssr": ["train.g0", "train.g1", "valid"], "distilt5": ["train", "valid"],
                 "t5cont": ["train", "valid"], "denoise": ["train", "valid"]}
     for objective, names in expected.items():
@@ -295,7 +295,7 @@ def test_the_whole_chain_in_one_command(work, spm_path, tmp_path):
             for side in ("src", "tgt"):
                 ds = MMapIndexedDataset(str(out / objective / f"{name}.src-tgt.{side}"))
                 assert len(ds) > 0 and all(ds[i][-1] == 1 for i in range(len(ds)))  # every sequence ends with eos
-    generated = read_json(str(tmp_path / "work" / "generated" / f"{shard_name(1, 0)}.stats.json"))
+    generated = read_json(str(tmp_path / "work" / "generated" / f"{SHARD}.stats.json"))
     assert read_json(str(out / "ssr" / "stats.json"))["examples_in"] == generated["examples_in"]
 
 

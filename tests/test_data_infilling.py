@@ -1,8 +1,8 @@
 """T5 infilling format: the generator's input, the strict parse of its output (every reason code), the budget."""
 import pytest
 
-from fairseq_ssr.data import infilling as inf
-from fairseq_ssr.data.generation import GenerationConfig, new_token_budget
+from fairseq_ssr.pipeline import infilling as inf
+from fairseq_ssr.pipeline.generation import GenerationConfig, new_token_budget
 
 
 def test_input_replaces_every_span_with_one_sentinel_in_order(tokenizer):

@@ -3,12 +3,12 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import DEMO_TEXT
+
 from fairseq_ssr.data.dictionary import MAX_SPANS
-from fairseq_ssr.data.masking import MaskConfig, mask_file, mask_spans
-from fairseq_ssr.data.records import read_records, write_records
-from fairseq_ssr.data.text import TextConfig, write_examples
+from fairseq_ssr.pipeline.masking import MaskConfig, mask_file, mask_spans
+from fairseq_ssr.pipeline.records import read_records, write_records
+from fairseq_ssr.pipeline.text import TextConfig, write_examples
 
 
 @pytest.fixture(scope="module")

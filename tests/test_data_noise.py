@@ -1,7 +1,7 @@
 """DenoiseT5 noise on whole words: deterministic per example, each kind of noise at its rate."""
 import numpy as np
 
-from fairseq_ssr.data.noise import NoiseConfig, WordNoise
+from fairseq_ssr.pipeline.noise import NoiseConfig, WordNoise
 
 TEXT = ("I was a mere boy when I received my appointment as a teacher of mathematics at a middle school in a small "
         "town in Shikoku, where the people spoke a dialect I could hardly follow and the boys laughed at everything.")

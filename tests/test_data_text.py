@@ -4,10 +4,10 @@ import json
 import sys
 
 import pytest
-
 from conftest import DEMO_TEXT, REPO
-from fairseq_ssr.data.records import read_records, stats_path
-from fairseq_ssr.data.text import TextConfig, write_examples
+
+from fairseq_ssr.pipeline.records import read_records, stats_path
+from fairseq_ssr.pipeline.text import TextConfig, write_examples
 
 sys.path.insert(0, str(REPO / "preprocess"))
 import make_examples  # noqa: E402  (the real CLI, called in-process)

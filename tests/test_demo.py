@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from conftest import REPO
+
 from fairseq_ssr.demo.logs import read_log
 from fairseq_ssr.demo.report import parse_m2_output
 

@@ -3,8 +3,8 @@ the project's M^2 scorer, the data preparation, the fairseq log parser, the m2sc
 import os
 
 import pytest
-
 from conftest import DEMO_TEXT
+
 from fairseq_ssr.demo.corpus import heldout_sentences, sentences, split_book, tokenize
 from fairseq_ssr.demo.data import DemoDataConfig, prepare
 from fairseq_ssr.demo.logs import parse_log

@@ -9,12 +9,12 @@ import shutil
 
 import pytest
 import torch
-from transformers import T5ForConditionalGeneration
-
-from fairseq_ssr.hub import SSRRewriter
 from hf_reference import DIR_ROWS as ROWS
 from hf_reference import make_hf_dir
 from test_task_data import REPO, fairseq_cli, make_parallel_data, setup
+from transformers import T5ForConditionalGeneration
+
+from fairseq_ssr.hub import SSRRewriter
 
 GEN = ["--beam", 2, "--max-len-b", 12]
 MARKED = "i could not <s_1> help laughing </s_1> at the old man."

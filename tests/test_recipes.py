@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import DEMO_TEXT, REPO
+
 from fairseq_ssr.demo.report import parse_m2_output
 
 RECIPES = REPO / "recipes"
@@ -63,8 +63,8 @@ def hf_generator(tmp_path_factory, tokenizer, spm_path, paragraphs):
     """A tiny HF T5 trained for a few seconds by T5 infilling: enough to fill masks in the sentinel format often."""
     from transformers import T5Config, T5ForConditionalGeneration
 
-    from fairseq_ssr.data.infilling import infilling_input, infilling_target
-    from fairseq_ssr.data.masking import MaskConfig, mask_spans
+    from fairseq_ssr.pipeline.infilling import infilling_input, infilling_target
+    from fairseq_ssr.pipeline.masking import MaskConfig, mask_spans
 
     d = tokenizer.dictionary
     examples = [tokenizer.encode(p, append_eos=False)[:48] for p in paragraphs[:300]]
@@ -147,7 +147,8 @@ VARIANTS = {  # variant -> (what binarize gets, what fairseq-train gets, what mu
                  ["--curriculum-order"]),
     "denoise": (["--input {data}/examples.jsonl", "--objective denoise"], ["--rewrite-format seq2seq"],
                 ["mask_spans.py", "generate_spans.py", "--curriculum-order"]),
-    "ssr": (["--objective ssr", "--score sum_nll", "--out {data}/ssr-sum_nll"], ["--curriculum-order easy-to-hard"], []),
+    "ssr": (["--objective ssr", "--score sum_nll", "--out {data}/ssr-sum_nll"],
+            ["--curriculum-order easy-to-hard"], []),
     "no-curriculum": (["--score sum_nll"], ["--curriculum-order none", "{data}/ssr-sum_nll "], []),
     "anti-curriculum": (["--score sum_nll"], ["--curriculum-order hard-to-easy"], []),
     "loss-only": (["--score mean_nll", "--out {data}/ssr-mean_nll"], ["--curriculum-order easy-to-hard"], []),
@@ -169,7 +170,8 @@ def test_each_baseline_and_ablation_is_the_ssr_run_with_other_flags(variant, tmp
     assert not any(a in printed for a in absent)
     # the paper's batch: 512 sequences = 64 x 8 accumulated steps on one device; AdamW 5e-5, 8k warm-up, 100k updates
     for flag in ("--batch-size 64 --update-freq 8", "--lr 5e-5", "--warmup-updates 8000", "--max-update 100000",
-                 "--total-num-update 100000", "--lr-scheduler polynomial_decay", "--save-dir " + f"{tmp_path}/{variant}"):
+                 "--total-num-update 100000", "--lr-scheduler polynomial_decay",
+                 "--save-dir " + f"{tmp_path}/{variant}"):
         assert flag in train
     assert f"export_hf.sh --checkpoint {tmp_path}/{variant}/checkpoint_last.pt" in printed
     assert not (tmp_path / "data").exists()  # a dry run changes nothing

@@ -1,9 +1,9 @@
 """The span sampler: nucleus statistics, loss recording against HF, batch-independent randomness, budgets."""
 import pytest
 import torch
-
-from fairseq_ssr.data.sampler import SpanSampler, nucleus_choice, uniform_variates
 from hf_reference import VOCAB, build_pair
+
+from fairseq_ssr.pipeline.sampler import SamplerConfig, SpanSampler, nucleus_choice, uniform_variates
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_nucleus_choice_draws_from_the_renormalised_nucleus():
 
 def test_recorded_loss_is_the_generators_negative_log_likelihood(pair):
     hf, ours = pair
-    sampler = SpanSampler(ours, ours.encoder.dictionary, top_p=0.9, seed=7, device="cpu")
+    sampler = SpanSampler(ours, ours.encoder.dictionary, SamplerConfig(top_p=0.9, seed=7), device="cpu")
     inputs = make_inputs()
     samples = sampler.sample(inputs, [12] * len(inputs), keys=list(range(len(inputs))))
     for ids, s in zip(inputs, samples):
@@ -56,10 +56,10 @@ def test_recorded_loss_is_the_generators_negative_log_likelihood(pair):
 
 def test_samples_do_not_depend_on_batch_composition_or_order(pair):
     _, ours = pair
-    sampler = SpanSampler(ours, ours.encoder.dictionary, seed=11, device="cpu", max_tokens=10_000)
+    sampler = SpanSampler(ours, ours.encoder.dictionary, SamplerConfig(seed=11, batch_tokens=10_000), device="cpu")
     inputs, budgets, keys = make_inputs(8, seed=1), [10] * 8, [100 + 2 * i for i in range(8)]
     together = sampler.sample(inputs, budgets, keys)
-    small_batches = SpanSampler(ours, ours.encoder.dictionary, seed=11, device="cpu", max_tokens=40)
+    small_batches = SpanSampler(ours, ours.encoder.dictionary, SamplerConfig(seed=11, batch_tokens=40), device="cpu")
     reversed_ = small_batches.sample(inputs[::-1], budgets[::-1], keys[::-1])[::-1]
     assert [s.tokens for s in together] == [s.tokens for s in reversed_]
     other_keys = sampler.sample(inputs, budgets, [k + 1 for k in keys])
@@ -68,7 +68,7 @@ def test_samples_do_not_depend_on_batch_composition_or_order(pair):
 
 def test_budget_and_eos(pair):
     _, ours = pair
-    sampler = SpanSampler(ours, ours.encoder.dictionary, seed=3, device="cpu")
+    sampler = SpanSampler(ours, ours.encoder.dictionary, SamplerConfig(seed=3), device="cpu")
     inputs = make_inputs(4, seed=2)
     capped = sampler.sample(inputs, [1, 2, 3, 5], keys=[0, 1, 2, 3])
     for s, budget in zip(capped, [1, 2, 3, 5]):
@@ -87,7 +87,7 @@ def test_budget_and_eos(pair):
 def test_bad_arguments(pair):
     _, ours = pair
     with pytest.raises(ValueError, match="top_p"):
-        SpanSampler(ours, ours.encoder.dictionary, top_p=0.0)
+        SamplerConfig(top_p=0.0)
     sampler = SpanSampler(ours, ours.encoder.dictionary, device="cpu")
     with pytest.raises(ValueError, match="same length"):
         sampler.sample([[5, 1]], [3, 4], [0])

@@ -18,7 +18,7 @@ from fairseq.data.iterators import GroupedIterator
 from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 
 import fairseq_ssr  # noqa: F401  (registers the task, model and criterion)
-from fairseq_ssr.data.assembly import ssr_source, ssr_target
+from fairseq_ssr.pipeline.assembly import ssr_source, ssr_target
 
 REPO = Path(__file__).resolve().parents[1]
 FAIRSEQ_BIN = Path(sys.executable).parent
@@ -259,7 +259,7 @@ def test_bf16_flag_of_fairseq_is_refused_and_autocast_stays_off_on_cpu(ssr_data,
         setup(ssr_data, "--bf16")
     _, task = setup(ssr_data, "--bf16-autocast")
     sample = {"net_input": {"src_tokens": torch.ones(2, 3, dtype=torch.long)}}
-    with caplog.at_level(logging.WARNING), task._autocast(sample):
+    with caplog.at_level(logging.WARNING), task.autocast(sample):
         assert not torch.is_autocast_enabled()
         assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.float32
     assert "CUDA only" in caplog.text

@@ -9,12 +9,11 @@ import shutil
 
 import pytest
 import torch
-
-from fairseq_ssr.data.binarize import BinarizeConfig, binarize
-from fairseq_ssr.data.difficulty import example_scores
-from fairseq_ssr.data.masking import MaskConfig, mask_spans
-from fairseq_ssr.data.records import write_records
 from test_task_data import REPO, fairseq_cli, text_chunks
+
+from fairseq_ssr.pipeline.binarize import BinarizeConfig, binarize
+from fairseq_ssr.pipeline.masking import MaskConfig, mask_spans
+from fairseq_ssr.pipeline.records import write_records
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +28,7 @@ def pipeline_data(tmp_path_factory, tokenizer, spm_path):
         fills = [tokens[a:b][::-1] or tokens[a:a + 1] for a, b in spans]
         fill_nll = [[1.0 + (i + j) % 4] * len(f) for j, f in enumerate(fills)]
         records.append({"id": i, "tokens": tokens, "spans": [list(s) for s in spans], "fills": fills,
-                        "score": example_scores(fill_nll)})
+                        "nll": fill_nll})
     write_records(str(root / "generated.jsonl"), records)
     stats = binarize([str(root / "generated.jsonl")], str(root / "data"), str(spm_path),
                      BinarizeConfig(groups=3, valid_every=25, valid_max=12), show_progress=False)

@@ -5,12 +5,12 @@ import re
 
 import pytest
 import torch
+from hf_reference import make_hf_dir
 from safetensors.torch import load_file
+from test_task_data import REPO, fairseq_cli, make_parallel_data
 
 from fairseq_ssr.checkpoints import convert_from_hf
 from fairseq_ssr.models.hf import from_hf_state_dict
-from hf_reference import make_hf_dir
-from test_task_data import REPO, fairseq_cli, make_parallel_data
 
 PLUGIN = ["--user-dir", REPO / "fairseq_ssr", "--cpu", "--task", "ssr_rewriting", "--rewrite-format", "whole"]
 

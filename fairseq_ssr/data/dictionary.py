@@ -14,6 +14,8 @@ SSR markers reuse the sentinels, so no checkpoint needs resizing and the target 
 That caps a sequence at ``MAX_SPANS = 50`` spans, about twice what 30% masking of 256 tokens produces, and needs
 none of the 28 unused rows, so it also works for T5-layout models whose embedding has exactly ``n_pieces + 100`` rows.
 """
+import logging
+import os
 import re
 from typing import List, Optional, Tuple
 
@@ -24,6 +26,8 @@ MAX_SPANS = NUM_SENTINELS // 2
 ROW_PADDING = 128
 SPECIALS = ("<pad>", "</s>", "<unk>")  # ids 0, 1, 2 in every T5-layout SentencePiece model
 MARKER_RE = re.compile(r"<(/?)s_(\d+)>|<extra_id_(\d+)>")
+
+logger = logging.getLogger(__name__)
 
 
 class T5Dictionary(Dictionary):
@@ -70,9 +74,22 @@ class T5Dictionary(Dictionary):
         for lineno, line in enumerate(f, 1):
             parts = line.rstrip("\n").rsplit(" ", 1)
             if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
-                raise ValueError(f"{getattr(f, 'name', 'dictionary')}:{lineno}: expected '<symbol> <count>', got {line!r}")
+                where = f"{getattr(f, 'name', 'dictionary')}:{lineno}"
+                raise ValueError(f"{where}: expected '<symbol> <count>', got {line!r}")
             symbols.append(parts[0])
         return cls(symbols)
+
+    @classmethod
+    def from_data_dir(cls, data_dir: str, source_lang: str = "src") -> "T5Dictionary":
+        """``DATA/dict.txt`` (our binarize), else ``DATA/dict.SRC.txt`` (fairseq-preprocess)."""
+        path = os.path.join(data_dir, "dict.txt")
+        if not os.path.exists(path):
+            path = os.path.join(data_dir, f"dict.{source_lang}.txt")
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{data_dir}: no dict.txt (or dict.{source_lang}.txt from fairseq-preprocess)")
+        d = cls.load(path)
+        logger.info(f"dictionary {path}: {len(d)} ids ({d.num_pieces} SentencePiece pieces)")
+        return d
 
     def pad_to(self, num_rows: int) -> "T5Dictionary":
         """Copy with ``<unused_K>`` fillers up to a model's embedding row count (checked like :meth:`from_pieces`)."""

@@ -42,8 +42,7 @@ class RewritePairDataset(FairseqDataset):
     ):
         if fmt not in rewrite_format.FORMATS:
             raise ValueError(f"unknown rewrite format {fmt!r}; choose from {rewrite_format.FORMATS}")
-        if truncate_source_to is not None and fmt == "marked":
-            raise ValueError("--truncate-source would cut span markers of marked sources; long examples are dropped")
+        rewrite_format.check_truncation(fmt, truncate_source_to is not None)
         if targets is None:
             sources = [[rewrite_format.inference_source(x, fmt, dictionary, truncate_source_to) for x in group]
                        for group in sources]

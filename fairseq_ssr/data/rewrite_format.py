@@ -50,6 +50,13 @@ def inference_source(ids: torch.Tensor, fmt: str, d: T5Dictionary, max_len: Opti
     return format_source(ids, "whole", d)
 
 
+def check_truncation(fmt: str, truncate: bool) -> None:
+    """Marked sources are never cut: cutting would orphan their span markers."""
+    if truncate and fmt == "marked":
+        raise ValueError("--truncate-source would cut the span markers of marked sources; drop it (too long "
+                         "examples are left out of training and counted)")
+
+
 def truncate_source(ids: torch.Tensor, max_len: int, fmt: str) -> torch.Tensor:
     """Cut an unformatted source so that its formatted form has ``max_len`` tokens, keeping the final eos."""
     keep = max_len - extra_tokens(fmt)[0] - 1

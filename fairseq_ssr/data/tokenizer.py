@@ -1,4 +1,5 @@
 """Text <-> T5 ids: SentencePiece for words, one id per SSR marker (SentencePiece would split ``<s_1>`` apart)."""
+import os
 from typing import List, Optional, Sequence
 
 import sentencepiece as spm
@@ -41,6 +42,20 @@ class T5Tokenizer:
         pieces = [self.sp.id_to_piece(i) for i in range(self.sp.get_piece_size())]
         pieces[:3] = SPECIALS  # SentencePiece names them so too; be explicit about what the dictionary requires
         self.dictionary = T5Dictionary.from_pieces(pieces, num_rows)
+
+    @classmethod
+    def matching(cls, spm_path: str, dictionary: T5Dictionary) -> "T5Tokenizer":
+        """The tokenizer of ``spm_path``, checked to give exactly ``dictionary``'s symbols (same model)."""
+        if not os.path.exists(spm_path):
+            raise FileNotFoundError(f"{spm_path}: needed to turn text into ids and back")
+        tok = cls(spm_path)
+        pairs = zip(tok.dictionary.symbols, dictionary.symbols)
+        first = next((i for i, (a, b) in enumerate(pairs) if a != b), None)
+        if first is None and len(dictionary) < len(tok.dictionary):
+            first = len(dictionary)
+        if first is not None:
+            raise ValueError(f"{spm_path} and the dictionary disagree from id {first}: they belong to different models")
+        return tok
 
     def encode(self, text: str, append_eos: bool = True) -> List[int]:
         ids: List[int] = []

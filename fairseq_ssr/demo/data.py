@@ -19,8 +19,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import List, Sequence
 
-from ..data.records import read_json, sha256_file, write_json
 from ..data.tokenizer import train_sentencepiece
+from ..pipeline.records import read_json, sha256_file, write_json
 from .corpus import heldout_sentences, split_book
 from .synthetic_gec import ErrorConfig, ErrorMaker, m2_block
 
@@ -90,7 +90,8 @@ def _write_pairs(out_dir: str, split: str, sentences: Sequence[List[str]], maker
     if m2:
         with open(os.path.join(out_dir, f"{split}.m2"), "w", encoding="utf-8") as f:
             f.write("\n\n".join(blocks) + "\n\n")
-    return {"sentences": len(sentences), "pairs": len(sources), "unchanged": sum(s == t for s, t in zip(sources, targets)),
+    return {"sentences": len(sentences), "pairs": len(sources),
+            "unchanged": sum(s == t for s, t in zip(sources, targets)),
             "edits": sum(types.values()), "edit_types": dict(sorted(types.items()))}
 
 

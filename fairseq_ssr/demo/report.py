@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
-from ..data.records import read_json
+from ..pipeline.records import read_json
 from .logs import TrainLog, read_log
 
 RUNS = (  # (name, directory under WORK, what it is)
@@ -104,7 +104,8 @@ def _data_section(work: str) -> List[str]:
                    f"{ssr.get('masked_share')}, {ssr.get('spans')} spans, {ssr.get('imperfect_span_tokens')} "
                    f"imperfect-span subwords for {ssr.get('masked_tokens')} masked |")
         groups = ssr.get("groups", {})
-        cells = "; ".join(f"g{g['group']}: {g['size']} ({g['min']:.1f}-{g['max']:.1f})" for g in groups.get("groups", []))
+        cells = "; ".join(f"g{g['group']}: {g['size']} ({g['min']:.1f}-{g['max']:.1f})"
+                          for g in groups.get("groups", []))
         out.append(f"| curriculum groups | by {groups.get('score')}: {cells} |")
     cont = read_json(os.path.join(work, "pretrain", "data", "t5cont", "stats.json"))
     if cont:

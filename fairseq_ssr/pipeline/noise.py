@@ -8,7 +8,7 @@ mark and the pieces that continue it), not on subwords: shuffling subwords would
 rule-based noise in the literature intends. A replacement word is one word-initial piece drawn uniformly from
 the vocabulary. Every example has its own random stream from ``(seed, example id)``, as in masking.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Sequence
 
 import numpy as np
@@ -18,10 +18,11 @@ _STREAM_NOISE = 0x6E6F6973  # "nois"
 
 @dataclass
 class NoiseConfig:
-    shuffle_sigma: float = 0.5
-    delete_prob: float = 0.1
-    replace_prob: float = 0.1
-    seed: int = 1
+    shuffle_sigma: float = field(default=0.5, metadata={
+        "help": "denoise: std of the Gaussian added to word positions before sorting"})
+    delete_prob: float = field(default=0.1, metadata={"help": "denoise: word deletion rate"})
+    replace_prob: float = field(default=0.1, metadata={"help": "denoise: word replacement rate"})
+    seed: int = field(default=1, metadata={"help": "denoise: seed of the per-example noise"})
 
     def __post_init__(self):
         for name in ("delete_prob", "replace_prob"):

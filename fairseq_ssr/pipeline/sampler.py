@@ -9,7 +9,8 @@ The uniform variate of each (key, step) comes from a counter-based hash (murmur3
 seed, key and step), computed in integer tensor ops on the model's device; inverse-CDF sampling over the nucleus
 turns it into a token. 24 bits of the hash give the variate.
 """
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
 import torch
@@ -54,18 +55,41 @@ def nucleus_choice(logprobs: Tensor, top_p: float, u: Tensor) -> Tensor:
     return order.gather(-1, index).squeeze(-1)
 
 
-class SpanSampler:
-    """Samples T5 outputs for infilling inputs, batched by length up to ``max_tokens`` (source + new tokens)."""
+@dataclass
+class SamplerConfig:
+    top_p: float = field(default=0.9, metadata={"help": "nucleus sampling mass (the paper: 0.9)"})
+    seed: int = field(default=1, metadata={"help": "sampling seed; each example's stream is keyed by its id"})
+    batch_tokens: int = field(default=16384, metadata={
+        "help": "generator batch budget in tokens (source + new tokens per row); not part of the resume check, so "
+                "a restart may lower it after running out of memory, at the cost of float-level differences"})
+    precision: str = field(default="auto", metadata={
+        "help": "auto: bf16 weights on a GPU, fp32 on the CPU", "choices": ("auto", "bf16", "fp32")})
 
-    def __init__(self, model, dictionary, top_p: float = 0.9, seed: int = 1, max_tokens: int = 16384,
-                 device: Optional[str] = None, bf16: Optional[bool] = None):
-        if not 0.0 < top_p <= 1.0:
-            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    def __post_init__(self):
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+
+def state_digest(model) -> str:
+    """sha256 of a model's tensors (names, dtypes, shapes, bytes): the generator by its weights, not its path."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+class SpanSampler:
+    """Samples T5 outputs for infilling inputs, batched by length up to ``cfg.batch_tokens`` (source + new tokens)."""
+
+    def __init__(self, model, dictionary, cfg: SamplerConfig = SamplerConfig(), device: Optional[str] = None):
+        self.cfg = cfg
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        use_bf16 = self.device.type == "cuda" if bf16 is None else bf16
+        use_bf16 = {"auto": self.device.type == "cuda", "bf16": True, "fp32": False}[cfg.precision]
+        self.model_digest = state_digest(model)
         self.model = model.to(self.device, dtype=torch.bfloat16 if use_bf16 else torch.float32).eval()
         self.dictionary = dictionary
-        self.top_p, self.seed, self.max_tokens = top_p, seed, max_tokens
         self.pad, self.eos = dictionary.pad(), dictionary.eos()
         # pad and the filler rows past the sentinels are no text: never sampled (their mass still counts in the nll)
         banned = torch.zeros(len(dictionary), dtype=torch.bool)
@@ -74,14 +98,21 @@ class SpanSampler:
         self.banned = banned.to(self.device)
 
     @classmethod
-    def from_pretrained(cls, path, spm: Optional[str] = None, **kwargs) -> "SpanSampler":
+    def from_pretrained(cls, path, cfg: SamplerConfig = SamplerConfig(), spm: Optional[str] = None,
+                        device: Optional[str] = None) -> "SpanSampler":
         """From an HF T5 directory or a fairseq checkpoint (see :func:`fairseq_ssr.checkpoints.load_t5`)."""
         from fairseq_ssr.checkpoints import load_t5
 
         model, tokenizer = load_t5(path, spm)
-        return cls(model, tokenizer.dictionary, **kwargs)
+        return cls(model, tokenizer.dictionary, cfg, device)
 
-    def sample(self, inputs: Sequence[Sequence[int]], max_new_tokens: Sequence[int], keys: Sequence[int]) -> List[Sample]:
+    def settings(self) -> dict:
+        """Everything about this sampler that shapes its samples: a resumed generation must match it exactly."""
+        return {"model_sha256": self.model_digest, "top_p": self.cfg.top_p, "seed": self.cfg.seed,
+                "device_type": self.device.type, "dtype": str(next(self.model.parameters()).dtype)}
+
+    def sample(self, inputs: Sequence[Sequence[int]], max_new_tokens: Sequence[int],
+               keys: Sequence[int]) -> List[Sample]:
         if not (len(inputs) == len(max_new_tokens) == len(keys)):
             raise ValueError("inputs, max_new_tokens and keys must have the same length")
         order = sorted(range(len(inputs)), key=lambda i: (-len(inputs[i]), -max_new_tokens[i]))
@@ -96,7 +127,7 @@ class SpanSampler:
         batch, longest = [], 0
         for i in order:
             cost = len(inputs[i]) + max_new_tokens[i]
-            if batch and max(longest, cost) * (len(batch) + 1) > self.max_tokens:
+            if batch and max(longest, cost) * (len(batch) + 1) > self.cfg.batch_tokens:
                 yield batch
                 batch, longest = [], 0
             batch.append(i)
@@ -129,8 +160,8 @@ class SpanSampler:
         for step in range(max_len):
             logits, _ = self.model.decoder(history[:, : step + 1], encoder_out=encoder_out, incremental_state=state)
             logprobs = torch.log_softmax(logits[:, -1].float(), dim=-1)
-            choice = nucleus_choice(logprobs.masked_fill(self.banned, float("-inf")), self.top_p,
-                                    uniform_variates(self.seed, key, step))
+            choice = nucleus_choice(logprobs.masked_fill(self.banned, float("-inf")), self.cfg.top_p,
+                                    uniform_variates(self.cfg.seed, key, step))
             token_nll = -logprobs.gather(-1, choice[:, None]).squeeze(-1)
             history[:, step + 1] = choice
             is_eos = choice.eq(self.eos)
@@ -148,4 +179,5 @@ class SpanSampler:
                 self.model.decoder.reorder_incremental_state_scripting(state, keep)
 
         tokens, nll, length, finished = tokens.cpu(), nll.cpu(), length.cpu(), finished.cpu()
-        return [Sample(tokens[i, : length[i]].tolist(), nll[i, : length[i]].tolist(), bool(finished[i])) for i in range(bsz)]
+        return [Sample(tokens[i, : length[i]].tolist(), nll[i, : length[i]].tolist(), bool(finished[i]))
+                for i in range(bsz)]

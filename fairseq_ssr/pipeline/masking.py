@@ -13,13 +13,13 @@ drawing a span too long for the room left, ends the draw early and is counted, n
 no span at all (very short examples), it is redrawn a few times from the same stream before the example is dropped
 as ``no_spans``; those redraws push the masked share of very short examples (under ~10 subwords) above the ratio.
 """
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from tqdm import tqdm
 
-from .dictionary import MAX_SPANS
+from ..data.dictionary import MAX_SPANS
 from .records import AtomicFile, dumps, fingerprint, read_json, read_records, stats_path, write_json
 from .skips import Skips
 
@@ -30,10 +30,12 @@ Spans = List[Tuple[int, int]]
 
 @dataclass
 class MaskConfig:
-    mask_ratio: float = 0.3
-    poisson_lambda: float = 3.0
-    max_spans: int = MAX_SPANS
-    seed: int = 1
+    mask_ratio: float = field(default=0.3, metadata={
+        "help": "share of each example's subwords to mask (the paper: 30%)"})
+    poisson_lambda: float = field(default=3.0, metadata={"help": "mean span length (Poisson; the paper: 3)"})
+    max_spans: int = field(default=MAX_SPANS, metadata={
+        "help": f"spans per example at most (the SSR markers allow {MAX_SPANS})"})
+    seed: int = field(default=1, metadata={"help": "seed of the per-example masking streams"})
 
     def __post_init__(self):
         if not 0.0 < self.mask_ratio < 1.0:

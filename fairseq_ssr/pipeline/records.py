@@ -125,6 +125,18 @@ def fingerprint(path: str, edge: int = 1 << 20) -> dict:
     return {"size": size, "edges_sha256": h.hexdigest()}
 
 
+def differing_keys(a: dict, b: dict, prefix: str = "") -> List[str]:
+    """Dotted names of the entries where two nested settings dicts differ (``sampler.top_p``)."""
+    out = []
+    for k in sorted(set(a) | set(b)):
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, dict) and isinstance(y, dict):
+            out += differing_keys(x, y, f"{prefix}{k}.")
+        elif x != y:
+            out.append(prefix + k)
+    return out
+
+
 def write_records(path: str, records: Iterable[dict]) -> int:
     """Write a whole record file atomically; returns the number of records."""
     n = 0

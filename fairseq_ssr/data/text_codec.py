@@ -8,7 +8,7 @@ from .dictionary import T5Dictionary
 from .tokenizer import T5Tokenizer
 
 
-class T5PieceCodec:
+class T5TextCodec:
     """``encode``: text (markers written ``<s_i>``/``</s_i>``) -> symbols; ``decode``: symbols -> plain text."""
 
     def __init__(self, tokenizer: T5Tokenizer, dictionary: T5Dictionary):

@@ -27,19 +27,23 @@ from dataclasses import asdict, dataclass, field
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
-from fairseq.data.indexed_dataset import (MMapIndexedDatasetBuilder, best_fitting_int_dtype, data_file_path,
-                                          index_file_path)
+from fairseq.data.indexed_dataset import (
+    MMapIndexedDatasetBuilder,
+    best_fitting_int_dtype,
+    data_file_path,
+    index_file_path,
+)
 from tqdm import tqdm
 
+from ..data.dictionary import MAX_SPANS
+from ..data.tokenizer import T5Tokenizer
 from .assembly import ssr_source, ssr_target
-from .dictionary import MAX_SPANS
-from .difficulty import SCORES, quantile_groups
+from .difficulty import SCORES, example_scores, quantile_groups
 from .infilling import infilling_input, infilling_target
 from .masking import SpanTally
 from .noise import NoiseConfig, WordNoise
 from .records import fingerprint, merge_by_id, read_json, sha256_file, stats_path, write_json
 from .skips import Skips
-from .tokenizer import T5Tokenizer
 
 OBJECTIVES = ("ssr", "t5cont", "distilt5", "denoise")
 _SHARD_RE = re.compile(r"shard(\d+)-of-(\d+)\.jsonl$")
@@ -47,11 +51,14 @@ _SHARD_RE = re.compile(r"shard(\d+)-of-(\d+)\.jsonl$")
 
 @dataclass
 class BinarizeConfig:
-    objective: str = "ssr"
-    groups: int = 5
-    score: str = "sum_nll"
-    valid_every: int = 100
-    valid_max: int = 5000
+    objective: str = field(default="ssr", metadata={"help": "which training pairs to build", "choices": OBJECTIVES})
+    groups: int = field(default=5, metadata={"help": "curriculum groups (ssr only; the paper's k)"})
+    score: str = field(default="sum_nll", metadata={
+        "help": "difficulty: sum_nll (the paper), mean_nll (loss-only ablation), length (length-only)",
+        "choices": SCORES})
+    valid_every: int = field(default=100, metadata={
+        "help": "hold out every N-th example id for validation (0: no validation split)"})
+    valid_max: int = field(default=5000, metadata={"help": "validation examples at most"})
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
     def __post_init__(self):
@@ -214,7 +221,7 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
         for split, rec in tqdm(_splits(merge_by_id(paths), cfg), unit="ex", mininterval=2,
                                desc="binarize: scores", disable=not show_progress):
             if split == "train" and "skip" not in rec:
-                scores.append(rec["score"][cfg.score])
+                scores.append(example_scores(rec["nll"])[cfg.score])
         if len(scores) < k:
             raise ValueError(f"{len(scores)} training examples cannot fill {k} curriculum groups")
         groups, group_summary = quantile_groups(np.frombuffer(scores, dtype=np.float64), k)

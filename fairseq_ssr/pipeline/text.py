@@ -10,15 +10,15 @@ import bisect
 import gzip
 import re
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Iterator, List, Sequence, Tuple
 
 import numpy as np
 from tqdm import tqdm
 
+from ..data.tokenizer import load_sentencepiece
 from .records import AtomicFile, dumps, fingerprint, read_json, sha256_file, stats_path, write_json
 from .skips import Skips
-from .tokenizer import load_sentencepiece
 
 # C0 controls other than tab/newline/vertical tab/form feed/carriage return: a line holding them is binary data.
 _BINARY_RE = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
@@ -29,9 +29,12 @@ _TOKENIZE_BATCH = 256
 
 @dataclass
 class TextConfig:
-    max_tokens: int = 256  # pieces per example, eos not counted (the paper's maximum)
-    min_tokens: int = 5  # shorter examples (headings, page numbers) carry too little context to rewrite
-    max_line_bytes: int = 1 << 20
+    max_tokens: int = field(default=256, metadata={
+        "help": "subwords per example, eos not counted (the paper's maximum); longer lines are cut at sentence ends"})
+    min_tokens: int = field(default=5, metadata={
+        "help": "shorter examples (headings, page numbers) carry too little context to rewrite: skipped, counted"})
+    max_line_bytes: int = field(default=1 << 20, metadata={
+        "help": "longer lines are skipped (counted as too_long) without being held in memory"})
 
     def __post_init__(self):
         if not 1 <= self.min_tokens <= self.max_tokens:

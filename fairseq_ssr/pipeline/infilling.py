@@ -9,7 +9,7 @@ guessing which text belongs to which span.
 """
 from typing import List, Sequence, Tuple, Union
 
-from .dictionary import T5Dictionary
+from ..data.dictionary import T5Dictionary
 
 Spans = Sequence[Sequence[int]]
 

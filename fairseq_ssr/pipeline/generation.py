@@ -1,18 +1,19 @@
 """Imperfect-span generation (paper 3.1), the driver: windows, budgets, validation, retry, resumable writing.
 
-The neural part is a sampler (:class:`fairseq_ssr.data.sampler.SpanSampler`) with
+The neural part is a sampler (:class:`fairseq_ssr.pipeline.sampler.SpanSampler`) with
 ``sample(inputs, max_new_tokens, keys) -> [Sample(tokens, nll, finished)]`` whose randomness is a pure function of
 ``(seed, key, step)``. This module decides everything around it:
 
 * Windows. Examples are processed in fixed windows of example ids (``id // window``), so window boundaries do not
-  depend on sharding or on where a run was killed. A shard takes the ids ``id % num_shards == shard_id``.
+  depend on sharding or on where a run was killed. A :class:`Shard` takes the ids ``id % count == index``.
 * Budget. An example with n spans masking m subwords may generate ``ceil(budget_ratio * m) + budget_per_span * n``
   fill subwords plus n sentinels, the optional closing sentinel and eos.
 * Validation. Output must be T5's infilling format for exactly those n sentinels (:func:`infilling.parse_fills`).
   A failure is retried once with another random stream (key ``2 * id + 1`` instead of ``2 * id``); a second
   failure writes a skip record with both reason codes. Nothing is dropped silently.
-* Output. One JSON line per example in id order: ``{"id", "doc", "tokens", "spans", "fills", "nll", "score",
-  "attempt"}`` or ``{"id", "doc", "skip", "reasons"}``; ``nll`` holds each fill token's negative log-likelihood.
+* Output. One JSON line per example in id order: ``{"id", "doc", "tokens", "spans", "fills", "nll", "attempt"}``
+  or ``{"id", "doc", "skip", "reasons"}``; ``nll`` holds each fill token's negative log-likelihood, from which
+  binarization computes the difficulty scores.
 * Resume. After each window the records are appended, flushed and fsynced, then a progress file (next window,
   input offset, output length, running stats) is replaced atomically. A restarted run truncates the output to the
   committed length and continues at the next window, so a run killed at any point and restarted with the same
@@ -21,15 +22,14 @@ The neural part is a sampler (:class:`fairseq_ssr.data.sampler.SpanSampler`) wit
 import fcntl
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Iterator, List, Optional, Protocol, Sequence, Tuple
 
 from tqdm import tqdm
 
-from .dictionary import T5Dictionary
-from .difficulty import example_scores
+from ..data.dictionary import T5Dictionary
 from .infilling import REASONS, infilling_input, parse_fills
-from .records import dumps, fingerprint, parse, peek_id, read_json, stats_path, write_json
+from .records import differing_keys, dumps, fingerprint, parse, peek_id, read_json, stats_path, write_json
 from .skips import Skips
 
 ATTEMPTS = 2  # the first try and one retry
@@ -37,18 +37,36 @@ ATTEMPTS = 2  # the first try and one retry
 
 @dataclass
 class GenerationConfig:
-    window: int = 2048
-    budget_ratio: float = 2.0
-    budget_per_span: int = 4
-    num_shards: int = 1
-    shard_id: int = 0
-    nll_decimals: int = 4
+    window: int = field(default=2048, metadata={"help": "example ids per window: the unit of batching and of resume"})
+    budget_ratio: float = field(default=2.0, metadata={"help": "fill subwords allowed per masked subword"})
+    budget_per_span: int = field(default=4, metadata={
+        "help": "extra fill subwords allowed per span (0-length spans get only this)"})
+    nll_decimals: int = field(default=4, metadata={"help": "decimals kept of each fill token's NLL in the records"})
 
     def __post_init__(self):
-        if not 0 <= self.shard_id < self.num_shards:
-            raise ValueError(f"shard id {self.shard_id} is not in 0..{self.num_shards - 1}")
         if self.window < 1:
             raise ValueError(f"window must be positive, got {self.window}")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's share of the examples: ids ``id % count == index``."""
+
+    count: int = 1
+    index: int = 0
+
+    def __post_init__(self):
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"shard id {self.index} is not in 0..{self.count - 1}")
+
+    @classmethod
+    def from_env(cls) -> "Shard":
+        """torchrun's ``WORLD_SIZE``/``RANK``, else the only shard."""
+        return cls(int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0)))
+
+    @property
+    def file_name(self) -> str:
+        return f"shard{self.index:03d}-of-{self.count:03d}.jsonl"
 
 
 class Sampler(Protocol):
@@ -56,14 +74,7 @@ class Sampler(Protocol):
 
     def sample(self, inputs: List[List[int]], max_new_tokens: List[int], keys: List[int]) -> list: ...
 
-
-def shard_from_env() -> Tuple[int, int]:
-    """``(num_shards, shard_id)`` from torchrun's ``WORLD_SIZE``/``RANK``, else ``(1, 0)``."""
-    return int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
-
-
-def shard_name(num_shards: int, shard_id: int) -> str:
-    return f"shard{shard_id:03d}-of-{num_shards:03d}.jsonl"
+    def settings(self) -> dict: ...
 
 
 def new_token_budget(spans: Sequence[Sequence[int]], cfg: GenerationConfig) -> int:
@@ -98,7 +109,7 @@ class GenerationStats:
         }
 
 
-def _windows(path: str, offset: int, window: int, cfg: GenerationConfig) -> Iterator[Tuple[int, int, List[dict]]]:
+def _windows(path: str, offset: int, window: int, shard: Shard) -> Iterator[Tuple[int, int, List[dict]]]:
     """``(window index, offset where the next window starts, this shard's records)`` from byte ``offset`` on."""
     with open(path, "rb") as f:
         f.seek(offset)
@@ -113,22 +124,23 @@ def _windows(path: str, offset: int, window: int, cfg: GenerationConfig) -> Iter
                 yield current, pos, batch
                 batch = []
             current, last_id = w, rid
-            if rid % cfg.num_shards == cfg.shard_id:
+            if rid % shard.count == shard.index:
                 batch.append(parse(line, where))
             pos += len(line)
         if current is not None:
             yield current, pos, batch
 
 
-class Generator:
-    """Turns masked records into generated (or skip) records with a sampler; see the module docstring."""
+class SpanFiller:
+    """Turns a window of masked records into generated (or skip) records with a sampler: budgets, validation,
+    the retry; see the module docstring."""
 
     def __init__(self, sampler: Sampler, cfg: GenerationConfig):
         self.sampler = sampler
         self.cfg = cfg
         self.d = sampler.dictionary
 
-    def window(self, batch: List[dict], stats: GenerationStats) -> List[bytes]:
+    def fill_window(self, batch: List[dict], stats: GenerationStats) -> List[bytes]:
         d, cfg = self.d, self.cfg
         for rec in batch:
             if rec["tokens"] and not 2 <= min(rec["tokens"]) <= max(rec["tokens"]) < d.num_pieces:
@@ -176,43 +188,44 @@ class Generator:
     def _record(self, rec: dict, tokens: List[int], nll: List[float], fills: List[Tuple[int, int]],
                 attempt: int, stats: GenerationStats) -> dict:
         fill_nll = [nll[a:b] for a, b in fills]
-        score = example_scores(fill_nll)
-        stats.fill_tokens += int(score["length"])
-        stats.sum_nll += score["sum_nll"]
+        stats.fill_tokens += sum(b - a for a, b in fills)
+        stats.sum_nll += sum(map(sum, fill_nll))
         stats.masked_tokens += sum(b - a for a, b in rec["spans"])
         k = self.cfg.nll_decimals
         return {
             "id": rec["id"], "doc": rec.get("doc"), "tokens": rec["tokens"], "spans": rec["spans"],
             "fills": [tokens[a:b] for a, b in fills],
             "nll": [[round(x, k) for x in f] for f in fill_nll],
-            "score": {name: round(v, k) for name, v in score.items()},
             "attempt": attempt,
         }
 
 
-def generate_shard(input_path: str, out_path: str, sampler: Sampler, cfg: GenerationConfig, settings: dict,
+def generate_shard(input_path: str, out_dir: str, sampler: Sampler, cfg: GenerationConfig, shard: Shard = Shard(),
                    show_progress: bool = True) -> dict:
-    """Generate this shard's records of ``input_path`` into ``out_path``, resuming a killed run; returns stats.
+    """Generate this shard's records of ``input_path`` into ``out_dir/shardRRR-of-NNN.jsonl``, resuming a killed
+    run; returns stats.
 
-    ``settings`` names everything else that shapes the output (model, top-p, seed, precision): a progress file
-    written under other settings is refused rather than continued.
+    The sampler's settings (model digest, top-p, seed, precision), ``cfg``, the shard count and the input's
+    fingerprint shape the output: a progress file written under other settings is refused rather than continued.
     """
-    settings = {**settings, "generation": asdict(cfg), "input": fingerprint(input_path)}
+    settings = {"sampler": sampler.settings(), "generation": asdict(cfg), "num_shards": shard.count,
+                "input": fingerprint(input_path)}
+    os.makedirs(out_dir, exist_ok=True)
+    out_path = os.path.join(out_dir, shard.file_name)
     with open(f"{out_path}.lock", "w") as lock:
         try:  # two runs appending to one shard would interleave windows; the kernel drops the lock on any exit
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise ValueError(f"{out_path}: another run is writing this shard") from None
-        return _generate_locked(input_path, out_path, sampler, cfg, settings, show_progress)
+        return _generate_locked(input_path, out_path, sampler, cfg, shard, settings, show_progress)
 
 
-def _generate_locked(input_path: str, out_path: str, sampler: Sampler, cfg: GenerationConfig, settings: dict,
-                     show_progress: bool) -> dict:
+def _generate_locked(input_path: str, out_path: str, sampler: Sampler, cfg: GenerationConfig, shard: Shard,
+                     settings: dict, show_progress: bool) -> dict:
     progress_path = f"{out_path}.progress.json"
     state = read_json(progress_path)
     if state is not None and state["settings"] != settings:
-        changed = sorted(k for k in set(state["settings"]) | set(settings)
-                         if state["settings"].get(k) != settings.get(k))
+        changed = differing_keys(state["settings"], settings)
         raise ValueError(
             f"{progress_path} belongs to a run with other settings (differs in: {', '.join(changed)}); "
             f"rerun that command to resume it, or delete {out_path} and {progress_path} to start over")
@@ -222,14 +235,14 @@ def _generate_locked(input_path: str, out_path: str, sampler: Sampler, cfg: Gene
         state = {"settings": settings, "next_window": 0, "input_offset": 0, "output_bytes": 0, "done": False,
                  "stats": GenerationStats().to_dict()}
     stats = GenerationStats(state["stats"])
-    gen = Generator(sampler, cfg)
+    filler = SpanFiller(sampler, cfg)
     upstream = read_json(stats_path(input_path)) or {}
     total = upstream.get("examples_out")  # ids are not dense after masking: the bar's total is approximate
     if total is not None:
-        total = -(-total // cfg.num_shards)
+        total = -(-total // shard.count)
     mode = "r+b" if os.path.exists(out_path) else "w+b"
     with open(out_path, mode) as out, tqdm(total=total, initial=stats.examples_in, unit="ex", mininterval=2,
-                                           desc=f"generate {shard_name(cfg.num_shards, cfg.shard_id)}",
+                                           desc=f"generate {shard.file_name}",
                                            disable=not show_progress) as bar:
         out.seek(0, os.SEEK_END)
         if out.tell() < state["output_bytes"]:
@@ -237,8 +250,8 @@ def _generate_locked(input_path: str, out_path: str, sampler: Sampler, cfg: Gene
                              f"({state['output_bytes']}): delete both to start over")
         out.truncate(state["output_bytes"])
         out.seek(state["output_bytes"])
-        for w, next_offset, batch in _windows(input_path, state["input_offset"], cfg.window, cfg):
-            lines = gen.window(batch, stats)
+        for w, next_offset, batch in _windows(input_path, state["input_offset"], cfg.window, shard):
+            lines = filler.fill_window(batch, stats)
             out.write(b"".join(lines))
             out.flush()
             os.fsync(out.fileno())
@@ -248,7 +261,7 @@ def _generate_locked(input_path: str, out_path: str, sampler: Sampler, cfg: Gene
             bar.update(len(batch))
             bar.set_postfix(skipped=stats.skips.total, refresh=False)
     result = {**stats.to_dict(), "settings": settings, "input": str(input_path),
-              "shard": [cfg.shard_id, cfg.num_shards]}
+              "shard": [shard.index, shard.count]}
     write_json(stats_path(out_path), result)
     state.update(done=True, stats=result)
     write_json(progress_path, state)

@@ -9,7 +9,7 @@ Markers are T5 sentinels (see :mod:`fairseq_ssr.data.dictionary`), one id each, 
 """
 from typing import List, Sequence
 
-from .dictionary import MAX_SPANS, T5Dictionary
+from ..data.dictionary import MAX_SPANS, T5Dictionary
 
 Spans = Sequence[Sequence[int]]
 
