@@ -191,11 +191,11 @@ class _FailingAfter:
         self.sampler, self.calls, self.dictionary = sampler, calls, sampler.dictionary
         self.settings = sampler.settings
 
-    def sample(self, *args):
+    def sample(self, *args, **kwargs):
         self.calls -= 1
         if self.calls < 0:
             raise _Interrupted()
-        return self.sampler.sample(*args)
+        return self.sampler.sample(*args, **kwargs)
 
 
 def test_resume_after_a_torn_window_writes_the_same_bytes(work, generated, sampler, tmp_path):

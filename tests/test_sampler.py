@@ -3,7 +3,8 @@ import pytest
 import torch
 from hf_reference import VOCAB, build_pair
 
-from fairseq_ssr.pipeline.sampler import SamplerConfig, SpanSampler, nucleus_choice, uniform_variates
+from fairseq_ssr.pipeline.infilling import parse_fills
+from fairseq_ssr.pipeline.sampler import SamplerConfig, SpanSampler, nucleus, nucleus_choice, uniform_variates
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +92,88 @@ def test_bad_arguments(pair):
     sampler = SpanSampler(ours, ours.encoder.dictionary, device="cpu")
     with pytest.raises(ValueError, match="same length"):
         sampler.sample([[5, 1]], [3, 4], [0])
+
+
+def random_logits(rows, vocab, seed):
+    """Peaked and flat rows alike: the nucleus then holds from one token to most of the vocabulary."""
+    g = torch.Generator().manual_seed(seed)
+    scale = torch.exp(torch.randn(rows, 1, generator=g) * 1.5)
+    return torch.randn(rows, vocab, generator=g) * scale
+
+
+def _kept_sets_against_hf(logits, top_p, top_k=0):
+    """Rows where our kept set differs from HF's warpers', and of those how many differ only by float ties."""
+    from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
+
+    scores = logits.clone()
+    if top_k:
+        scores = TopKLogitsWarper(top_k)(None, scores)
+    hf = torch.isfinite(TopPLogitsWarper(top_p)(None, scores))
+    probs, order, kept = nucleus(logits, top_p, top_k)
+    ours = torch.zeros_like(hf).scatter(1, order, probs > 0)
+    differ = (ours != hf).any(dim=1)
+    # a tie: the tokens where the sets disagree carry the same probability as a token both keep at the boundary
+    p = torch.softmax(logits.float(), -1)
+    ties = 0
+    for r in differ.nonzero().flatten().tolist():
+        edge = p[r][ours[r] & hf[r]].min()
+        ties += bool(torch.allclose(p[r][ours[r] != hf[r]], edge.expand(int((ours[r] != hf[r]).sum())),
+                                    rtol=1e-5, atol=1e-9))
+    return int(differ.sum()), ties
+
+
+@pytest.mark.parametrize("top_p, top_k", [(0.9, 0), (0.5, 0), (0.99, 0), (0.9, 50)])
+def test_kept_set_equals_hugging_faces_on_random_distributions(top_p, top_k):
+    logits = random_logits(1200, 500, seed=int(top_p * 100) + top_k)
+    differ, ties = _kept_sets_against_hf(logits, top_p, top_k)
+    assert differ == ties and ties <= 12  # only float ties at the boundary, and few of them
+
+
+def test_kept_set_is_taken_after_banned_tokens_are_removed():
+    logits = random_logits(1200, 500, seed=7)
+    banned = torch.zeros(500, dtype=torch.bool)
+    banned[:40] = True  # a large share of the mass in many rows: a nucleus taken before removal would be too big
+    logits[:, :40] += 3.0
+    masked = logits.masked_fill(banned, float("-inf"))
+    differ, ties = _kept_sets_against_hf(masked, 0.9)  # HF: suppress first, then top-p
+    assert differ == ties and ties <= 12
+    probs, order, _ = nucleus(masked, 0.9)
+    assert not banned[order[probs > 0]].any()
+
+
+def test_the_edge_variate_draws_inside_the_nucleus():
+    """(k + 0.5) / 2**24 for the largest k rounds to 1.0 in float32; the draw must still be a nucleus token."""
+    u_max = torch.tensor([((1 << 24) - 1 + 0.5) / (1 << 24)], dtype=torch.float64)
+    assert float(u_max.float()) == 1.0
+    logits = random_logits(300, 200, seed=3)
+    logits[:, 0] = float("-inf")  # pad: banned
+    for u in (u_max, torch.zeros(1, dtype=torch.float64)):
+        choice = nucleus_choice(logits, 0.9, u.expand(300))
+        probs, order, kept = nucleus(logits, 0.9)
+        in_nucleus = (order == choice[:, None]) & (probs > 0)
+        assert in_nucleus.any(dim=1).all() and not (choice == 0).any()
+
+
+def test_constrained_samples_are_valid_infilling_with_the_generators_own_nll():
+    _, model = build_pair("v1_1", seed=6)
+    d = model.encoder.dictionary
+    model.decoder.lm_head = torch.nn.Linear(32, VOCAB)  # a generator that likes sentinels and eos, in any order
+    with torch.no_grad():
+        model.decoder.lm_head.bias.zero_()
+        model.decoder.lm_head.bias[d.num_pieces:d.num_pieces + 100] = 4.0
+        model.decoder.lm_head.bias[1] = 3.0
+    sampler = SpanSampler(model, d, SamplerConfig(seed=5), device="cpu")
+    inputs, spans = make_inputs(12, seed=4), [1, 2, 3] * 4
+    samples = sampler.sample(inputs, [30] * 12, keys=list(range(12)), num_spans=spans)
+    unconstrained = sampler.sample(inputs, [30] * 12, keys=list(range(12)))
+    assert sum(isinstance(parse_fills(s.tokens, n, s.finished, d), str) for s, n in zip(unconstrained, spans)) >= 10
+    assert sum(s.finished for s in samples) >= 10
+    for ids, s, n in zip(inputs, samples, spans):
+        if not s.finished:
+            continue  # the budget ran out: the one failure left
+        assert not isinstance(parse_fills(s.tokens, n, s.finished, d), str), s.tokens
+        with torch.no_grad():
+            prev = torch.tensor([[0] + s.tokens])
+            logits, _ = model(torch.tensor([ids]), torch.tensor([len(ids)]), prev)
+        ref = -torch.log_softmax(logits[0].float(), -1)[torch.arange(len(s.tokens)), torch.tensor(s.tokens)]
+        assert torch.allclose(torch.tensor(s.nll), ref, atol=1e-4)  # the full, unconstrained distribution

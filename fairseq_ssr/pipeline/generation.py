@@ -1,16 +1,18 @@
 """Imperfect-span generation (paper 3.1), the driver: windows, budgets, validation, retry, resumable writing.
 
 The neural part is a sampler (:class:`fairseq_ssr.pipeline.sampler.SpanSampler`) with
-``sample(inputs, max_new_tokens, keys) -> [Sample(tokens, nll, finished)]`` whose randomness is a pure function of
-``(seed, key, step)``. This module decides everything around it:
+``sample(inputs, max_new_tokens, keys, num_spans) -> [Sample(tokens, nll, finished)]`` whose randomness is a pure
+function of ``(seed, key, step)`` and whose outputs keep T5's infilling format by construction (the sampler's
+constraint). This module decides everything around it:
 
 * Windows. Examples are processed in fixed windows of example ids (``id // window``), so window boundaries do not
   depend on sharding or on where a run was killed. A :class:`Shard` takes the ids ``id % count == index``.
 * Budget. An example with n spans masking m subwords may generate ``ceil(budget_ratio * m) + budget_per_span * n``
   fill subwords plus n sentinels, the optional closing sentinel and eos.
-* Validation. Output must be T5's infilling format for exactly those n sentinels (:func:`infilling.parse_fills`).
-  A failure is retried once with another random stream (key ``2 * id + 1`` instead of ``2 * id``); a second
-  failure writes a skip record with both reason codes. Nothing is dropped silently.
+* Validation. Output must be T5's infilling format for exactly those n sentinels (:func:`infilling.parse_fills`);
+  with the constraint, what can still fail is the budget. A failure is retried once with another random stream
+  (key ``2 * id + 1`` instead of ``2 * id``); a second failure writes a skip record with both reason codes.
+  Nothing is dropped silently.
 * Output. One JSON line per example in id order: ``{"id", "doc", "tokens", "spans", "fills", "nll", "attempt"}``
   or ``{"id", "doc", "skip", "reasons"}``; ``nll`` holds each fill token's negative log-likelihood, from which
   binarization computes the difficulty scores.
@@ -72,7 +74,8 @@ class Shard:
 class Sampler(Protocol):
     dictionary: T5Dictionary
 
-    def sample(self, inputs: List[List[int]], max_new_tokens: List[int], keys: List[int]) -> list: ...
+    def sample(self, inputs: List[List[int]], max_new_tokens: List[int], keys: List[int],
+               num_spans: List[int]) -> list: ...
 
     def settings(self) -> dict: ...
 
@@ -156,7 +159,8 @@ class SpanFiller:
             if not todo:
                 break
             samples = self.sampler.sample([inputs[i] for i in todo], [budgets[i] for i in todo],
-                                          [ATTEMPTS * batch[i]["id"] + attempt for i in todo])
+                                          [ATTEMPTS * batch[i]["id"] + attempt for i in todo],
+                                          num_spans=[len(batch[i]["spans"]) for i in todo])
             if len(samples) != len(todo):
                 raise RuntimeError(f"the sampler returned {len(samples)} samples for {len(todo)} inputs")
             left = []

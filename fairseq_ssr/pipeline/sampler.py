@@ -1,9 +1,18 @@
 """Nucleus sampling of T5 infilling outputs that records each sampled token's loss under the generator.
 
 What a span generator needs and ``generate`` does not give: the per-token negative log-likelihood under the full
-(untruncated) distribution, one sample per input with no hidden top-k, rows that leave the batch as soon as they
-finish, and randomness that is a pure function of ``(seed, key, step)``. The last makes a sample independent of
-batch composition, order, sharding and restarts: the data pipeline passes a stable key per example and attempt.
+(untruncated, unconstrained) distribution, one sample per input, no hidden top-k (``top_k`` is explicit, 0 = off),
+rows that leave the batch as soon as they finish, randomness that is a pure function of ``(seed, key, step)``, and
+outputs that are T5's infilling format by construction. The randomness makes a sample independent of batch
+composition, order, sharding and restarts: the data pipeline passes a stable key per example and attempt.
+
+Each step draws from the generator's distribution with the tokens that cannot come next removed and the rest
+renormalised (as Hugging Face's suppress-then-warp does), then cut to the top ``top_k`` (if set) and to the nucleus
+of mass ``top_p``, renormalised again; only tokens of that nucleus are ever drawn. Never allowed: pad and the filler
+rows past the sentinels. With ``num_spans`` n given (infilling), also :class:`InfillingConstraint`'s rule: the first
+token is ``<extra_id_0>``, the only sentinel allowed is the next one expected (``<extra_id_n>`` closes), eos comes
+only once all n spans are open, and nothing but eos follows the closing sentinel. The recorded NLL stays the
+generator's own, under its full distribution.
 
 The uniform variate of each (key, step) comes from a counter-based hash (murmur3's 32-bit finaliser, chained over
 seed, key and step), computed in integer tensor ops on the model's device; inverse-CDF sampling over the nucleus
@@ -11,7 +20,7 @@ turns it into a token. 24 bits of the hash give the variate.
 """
 import hashlib
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -43,21 +52,65 @@ def uniform_variates(seed: int, keys: Tensor, step: int) -> Tensor:
     return ((h >> 8).double() + 0.5) / float(1 << 24)
 
 
-def nucleus_choice(logprobs: Tensor, top_p: float, u: Tensor) -> Tensor:
-    """Token ids drawn from the smallest set of most likely tokens whose mass reaches ``top_p`` (inverse CDF)."""
-    probs, order = logprobs.float().exp().sort(dim=-1, descending=True)
-    cumulative = probs.cumsum(dim=-1)
-    # keep every token whose preceding mass is below top_p: the one that crosses it stays in the nucleus
-    probs = probs.masked_fill(cumulative - probs >= top_p, 0.0)
+def nucleus(logits: Tensor, top_p: float, top_k: int = 0) -> Tuple[Tensor, Tensor, Tensor]:
+    """Per row: the probabilities in descending order, renormalised over the allowed tokens (``-inf`` logits are
+    not allowed) and zeroed outside the top-k and the nucleus; their token ids; how many tokens are kept."""
+    probs, order = torch.softmax(logits.float(), dim=-1).sort(dim=-1, descending=True)
+    if top_k:
+        probs[:, top_k:] = 0.0
+        probs = probs / probs.sum(dim=-1, keepdim=True)
+    # keep every token whose preceding mass is below top_p (the one that crosses it stays), at least the first,
+    # never one of probability 0 (a removed token, which would otherwise stay in a nucleus of mass 1)
+    keep = (probs.cumsum(dim=-1) - probs < top_p) & (probs > 0)
+    keep[:, 0] = True
+    return probs * keep, order, keep.sum(dim=-1)
+
+
+def nucleus_choice(logits: Tensor, top_p: float, u: Tensor, top_k: int = 0) -> Tensor:
+    """Token ids drawn by inverse CDF from each row's nucleus (see :func:`nucleus`); ``u`` in [0, 1] per row.
+
+    The index is clamped into the nucleus: a variate that rounds to 1.0 in float32 (or a target that falls on the
+    flat end of the CDF) still draws the last token of the nucleus, never a token outside it.
+    """
+    probs, order, kept = nucleus(logits, top_p, top_k)
     cdf = probs.cumsum(dim=-1)
     target = (u.to(cdf.dtype) * cdf[:, -1]).unsqueeze(-1)
-    index = torch.searchsorted(cdf, target, right=True).clamp(max=probs.size(-1) - 1)
-    return order.gather(-1, index).squeeze(-1)
+    index = torch.minimum(torch.searchsorted(cdf, target, right=True).squeeze(-1), kept - 1)
+    return order.gather(-1, index[:, None]).squeeze(-1)
+
+
+class InfillingConstraint:
+    """Which tokens may come next in T5's infilling output ``<extra_id_0> f_0 .. <extra_id_{n-1}> f_{n-1}
+    [<extra_id_n>] eos``, given how many sentinels each row has emitted (``opened``) and its span count ``n``."""
+
+    def __init__(self, dictionary, device):
+        self.first_sentinel = dictionary.sentinel(0)  # <extra_id_j> = first_sentinel - j
+        self.eos = dictionary.eos()
+        ids = torch.arange(len(dictionary), device=device)
+        self.is_sentinel = (ids >= dictionary.num_pieces) & (ids < dictionary.num_pieces + 100)
+        self.is_text = (ids >= 2) & (ids < dictionary.num_pieces)  # unk included: the generator may emit it
+
+    def mask(self, logits: Tensor, opened: Tensor, n: Tensor) -> Tensor:
+        """``logits`` with every token that would break the format set to ``-inf``."""
+        writing = (opened >= 1) & (opened <= n)  # inside a fill: text may come
+        out = logits.masked_fill(self.is_text & ~writing[:, None], float("-inf"))
+        nxt = (self.first_sentinel - opened.clamp(max=n)).unsqueeze(-1)  # the next sentinel, while one may come
+        keep = out.gather(-1, nxt)
+        out = out.masked_fill(self.is_sentinel, float("-inf"))
+        out = out.scatter(-1, nxt, torch.where((opened <= n)[:, None], keep, torch.full_like(keep, float("-inf"))))
+        out[:, self.eos] = torch.where(opened >= n, out[:, self.eos], torch.full_like(out[:, self.eos], float("-inf")))
+        return out
+
+    def advance(self, opened: Tensor, choice: Tensor) -> Tensor:
+        return opened + self.is_sentinel[choice].long()
 
 
 @dataclass
 class SamplerConfig:
     top_p: float = field(default=0.9, metadata={"help": "nucleus sampling mass (the paper: 0.9)"})
+    top_k: int = field(default=0, metadata={
+        "help": "also cut to the k most likely tokens, before top-p; 0 = off. The paper's implementation sampled "
+                "through Hugging Face generate, whose default then added top-k 50: pass 50 to follow it"})
     seed: int = field(default=1, metadata={"help": "sampling seed; each example's stream is keyed by its id"})
     batch_tokens: int = field(default=16384, metadata={
         "help": "generator batch budget in tokens (source + new tokens per row); not part of the resume check, so "
@@ -68,6 +121,8 @@ class SamplerConfig:
     def __post_init__(self):
         if not 0.0 < self.top_p <= 1.0:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
 
 
 def state_digest(model) -> str:
@@ -96,6 +151,7 @@ class SpanSampler:
         banned[self.pad] = True
         banned[dictionary.num_pieces + 100:] = True
         self.banned = banned.to(self.device)
+        self.constraint = InfillingConstraint(dictionary, self.device)
 
     @classmethod
     def from_pretrained(cls, path, cfg: SamplerConfig = SamplerConfig(), spm: Optional[str] = None,
@@ -108,18 +164,26 @@ class SpanSampler:
 
     def settings(self) -> dict:
         """Everything about this sampler that shapes its samples: a resumed generation must match it exactly."""
-        return {"model_sha256": self.model_digest, "top_p": self.cfg.top_p, "seed": self.cfg.seed,
-                "device_type": self.device.type, "dtype": str(next(self.model.parameters()).dtype)}
+        return {"model_sha256": self.model_digest, "top_p": self.cfg.top_p, "top_k": self.cfg.top_k,
+                "seed": self.cfg.seed, "device_type": self.device.type,
+                "dtype": str(next(self.model.parameters()).dtype),
+                "constraint": "T5 infilling: only the next sentinel, eos once all spans are open, nothing after the "
+                              "closing sentinel; NLL under the unconstrained distribution"}
 
-    def sample(self, inputs: Sequence[Sequence[int]], max_new_tokens: Sequence[int],
-               keys: Sequence[int]) -> List[Sample]:
-        if not (len(inputs) == len(max_new_tokens) == len(keys)):
-            raise ValueError("inputs, max_new_tokens and keys must have the same length")
+    def sample(self, inputs: Sequence[Sequence[int]], max_new_tokens: Sequence[int], keys: Sequence[int],
+               num_spans: Optional[Sequence[int]] = None) -> List[Sample]:
+        """One sample per input; ``num_spans`` (one count per input) constrains outputs to T5's infilling format."""
+        if not (len(inputs) == len(max_new_tokens) == len(keys)) or (
+                num_spans is not None and len(num_spans) != len(inputs)):
+            raise ValueError("inputs, max_new_tokens, keys (and num_spans) must have the same length")
+        if num_spans is not None and min(num_spans, default=1) < 1:
+            raise ValueError("an infilling input has at least one span")
         order = sorted(range(len(inputs)), key=lambda i: (-len(inputs[i]), -max_new_tokens[i]))
         results: List[Optional[Sample]] = [None] * len(inputs)
         for batch in self._batches(order, inputs, max_new_tokens):
+            spans = [num_spans[i] for i in batch] if num_spans is not None else None
             for i, s in zip(batch, self._sample_batch([inputs[i] for i in batch], [max_new_tokens[i] for i in batch],
-                                                       [keys[i] for i in batch])):
+                                                       [keys[i] for i in batch], spans)):
                 results[i] = s
         return results
 
@@ -136,7 +200,7 @@ class SpanSampler:
             yield batch
 
     @torch.no_grad()
-    def _sample_batch(self, inputs, budgets, keys) -> List[Sample]:
+    def _sample_batch(self, inputs, budgets, keys, num_spans) -> List[Sample]:
         bsz, dev = len(inputs), self.device
         src = torch.full((bsz, max(map(len, inputs))), self.pad, dtype=torch.long)
         for i, ids in enumerate(inputs):
@@ -156,13 +220,21 @@ class SpanSampler:
         nll = torch.zeros((bsz, max_len), dtype=torch.float32, device=dev)
         length = torch.zeros(bsz, dtype=torch.long, device=dev)
         finished = torch.zeros(bsz, dtype=torch.bool, device=dev)
+        constrained = num_spans is not None
+        if constrained:
+            n = torch.as_tensor(num_spans, dtype=torch.long, device=dev)
+            opened = torch.zeros(bsz, dtype=torch.long, device=dev)
 
         for step in range(max_len):
             logits, _ = self.model.decoder(history[:, : step + 1], encoder_out=encoder_out, incremental_state=state)
             logprobs = torch.log_softmax(logits[:, -1].float(), dim=-1)
-            choice = nucleus_choice(logprobs.masked_fill(self.banned, float("-inf")), self.cfg.top_p,
-                                    uniform_variates(self.cfg.seed, key, step))
+            allowed = logprobs.masked_fill(self.banned, float("-inf"))
+            if constrained:
+                allowed = self.constraint.mask(allowed, opened, n)
+            choice = nucleus_choice(allowed, self.cfg.top_p, uniform_variates(self.cfg.seed, key, step), self.cfg.top_k)
             token_nll = -logprobs.gather(-1, choice[:, None]).squeeze(-1)
+            if constrained:
+                opened = self.constraint.advance(opened, choice)
             history[:, step + 1] = choice
             is_eos = choice.eq(self.eos)
             tokens[rows, step] = torch.where(is_eos, self.pad, choice)
@@ -175,6 +247,8 @@ class SpanSampler:
                     break
                 keep = live.nonzero().squeeze(-1)  # drop finished rows from every cached tensor
                 rows, key, history = rows[keep], key[keep], history[keep]
+                if constrained:
+                    n, opened = n[keep], opened[keep]
                 encoder_out = self.model.encoder.reorder_encoder_out(encoder_out, keep)
                 self.model.decoder.reorder_incremental_state_scripting(state, keep)
 

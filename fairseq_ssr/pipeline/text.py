@@ -1,17 +1,20 @@
-"""Plain text -> examples: read UTF-8 (or .gz) lines defensively, tokenize, cut into examples at sentence ends.
+"""Plain text -> examples: read UTF-8 (or .gz) lines defensively, tokenize, pack documents into examples.
 
-Every line is one document or paragraph; an example never crosses lines. A line longer than ``max_tokens`` pieces
-is cut at the last sentence end that fits; a sentence longer than that is cut at a word start, and only a single
-word longer than an example is cut between pieces; each kind of cut is counted. Lines that cannot be used (empty,
-not UTF-8, binary, over-long) are counted with the first offending line numbers; reading is bounded per line, so
-a 10 GB line without a newline costs no memory. Input with no usable line at all is one error that says why.
+T5 and BART pre-train on contiguous text packed up to the sequence length, and so does SSR (sequences of up to 256
+subwords, paper 4.1): examples are built from the text of one document, packed greedily up to ``max_tokens`` and cut
+at the last sentence end that fits (a paragraph end counts as one); a sentence longer than that is cut at a word
+start, and only a single word longer than an example is cut between pieces. Each kind of cut is counted. A document
+is a run of lines between blank lines (Wikipedia and BookCorpus dumps), or one line with ``doc_per_line``. A line
+that cannot be used (not UTF-8, binary, over-long) is counted with its line number and ends the document around it:
+text is never glued across a hole. Reading is bounded per line, so a 10 GB line without a newline costs no memory.
+Input with no usable line at all is one error that says why.
 """
 import bisect
 import gzip
 import re
 import zlib
 from dataclasses import asdict, dataclass, field
-from typing import Iterator, List, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from tqdm import tqdm
@@ -35,6 +38,9 @@ class TextConfig:
         "help": "shorter examples (headings, page numbers) carry too little context to rewrite: skipped, counted"})
     max_line_bytes: int = field(default=1 << 20, metadata={
         "help": "longer lines are skipped (counted as too_long) without being held in memory"})
+    doc_per_line: bool = field(default=False, metadata={
+        "help": "each line is one document (corpora that hold a document per line); without it, documents are "
+                "separated by blank lines and an example may span the lines of one document"})
 
     def __post_init__(self):
         if not 1 <= self.min_tokens <= self.max_tokens:
@@ -48,9 +54,11 @@ def open_text(path: str):
     return gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")
 
 
-def read_lines(path: str, max_line_bytes: int, skips: Skips, tally: dict) -> Iterator[Tuple[int, str]]:
-    """``(line number, text)`` of the usable lines; the others are counted in ``skips`` as ``file:line``.
-    ``tally["lines"]`` counts every line read."""
+def read_lines(path: str, max_line_bytes: int, skips: Skips, tally: dict,
+               blank_is_break: bool = False) -> Iterator[Tuple[int, Optional[str]]]:
+    """``(line number, text)`` of the usable lines, ``(line number, None)`` where a document must end (a skipped
+    line; a blank one if ``blank_is_break``, else it is skipped as empty). Skips are counted in ``skips`` as
+    ``file:line``; ``tally["lines"]`` counts every line read."""
     lineno = 0
     try:
         with open_text(path) as f:
@@ -64,6 +72,7 @@ def read_lines(path: str, max_line_bytes: int, skips: Skips, tally: dict) -> Ite
                     while raw and not raw.endswith(b"\n"):  # drop the rest of the line a MiB at a time
                         raw = f.readline(1 << 20)
                     skips.add("too_long", f"{path}:{lineno}")
+                    yield lineno, None
                     continue
                 raw = raw.rstrip(b"\r\n")
                 if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
@@ -72,13 +81,17 @@ def read_lines(path: str, max_line_bytes: int, skips: Skips, tally: dict) -> Ite
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError:
                     skips.add("undecodable", f"{path}:{lineno}")
+                    yield lineno, None
                     continue
                 if _BINARY_RE.search(text):
                     skips.add("binary", f"{path}:{lineno}")
+                    yield lineno, None
                     continue
                 text = text.strip()
                 if not text:
-                    skips.add("empty", f"{path}:{lineno}")
+                    if not blank_is_break:
+                        skips.add("empty", f"{path}:{lineno}")
+                    yield lineno, None
                     continue
                 yield lineno, text
     except (OSError, EOFError, zlib.error) as e:  # corrupt or truncated gzip stream
@@ -111,37 +124,65 @@ class SentenceCutter:
         ends |= self.closer[prev] & prev2_ends
         return np.nonzero(ends & self.starts_word[nxt])[0] + 1
 
-    def chunk(self, ids: List[int], max_tokens: int) -> Tuple[List[List[int]], dict]:
-        """Cut ``ids`` into pieces of at most ``max_tokens``: at the last sentence end that fits, else at the last
-        word start, else (one word longer than an example) anywhere. Returns the chunks and the count of each
-        kind of cut."""
-        cuts = {"sentence": 0, "word": 0, "hard": 0}
-        if len(ids) <= max_tokens:
-            return [ids], cuts
-        arr = np.asarray(ids, dtype=np.int64)
-        sentence_ends = self.cut_points(arr).tolist()
-        word_starts = (np.nonzero(self.starts_word[arr])[0]).tolist()
-        chunks, start = [], 0
-        while len(ids) - start > max_tokens:
-            limit = start + max_tokens
-            for kind, points in (("sentence", sentence_ends), ("word", word_starts)):
-                k = bisect.bisect_right(points, limit) - 1
-                if k >= 0 and points[k] > start:
-                    cut = points[k]
-                    break
-            else:
-                kind, cut = "hard", limit
-            cuts[kind] += 1
-            chunks.append(ids[start:cut])
-            start = cut
-        chunks.append(ids[start:])
-        return chunks, cuts
+
+class Packer:
+    """Packs the paragraphs of one document into examples of at most ``max_tokens`` ids (see the module docstring).
+
+    ``add`` takes a paragraph's ids and yields the examples that are complete; ``finish`` yields the rest at the end
+    of the document. Each example comes with the line its first id came from.
+    """
+
+    def __init__(self, cutter: SentenceCutter, max_tokens: int, cuts: dict):
+        self.cutter, self.max_tokens, self.cuts = cutter, max_tokens, cuts
+        self.ids: List[int] = []
+        self.ends: List[int] = []  # positions in ``ids`` where a sentence ends and a word starts
+        self.lines: List[Tuple[int, int]] = []  # (position in ``ids``, line number) where each paragraph starts
+
+    def add(self, ids: Sequence[int], lineno: int) -> Iterator[Tuple[int, List[int]]]:
+        if not ids:
+            return
+        base = len(self.ids)
+        if base:
+            self.ends.append(base)  # a paragraph end is a sentence end
+        self.lines.append((base, lineno))
+        self.ends.extend((self.cutter.cut_points(np.asarray(ids, dtype=np.int64)) + base).tolist())
+        self.ids.extend(ids)
+        while len(self.ids) > self.max_tokens:
+            yield self._emit(self._cut())
+
+    def finish(self) -> Iterator[Tuple[int, List[int]]]:
+        if self.ids:
+            yield self._emit(len(self.ids))
+
+    def _cut(self) -> int:
+        limit = self.max_tokens
+        k = bisect.bisect_right(self.ends, limit) - 1
+        if k >= 0 and self.ends[k] > 0:
+            self.cuts["sentence"] += 1
+            return self.ends[k]
+        starts = np.nonzero(self.cutter.starts_word[np.asarray(self.ids[1:limit + 1], dtype=np.int64)])[0]
+        if len(starts):
+            self.cuts["word"] += 1
+            return int(starts[-1]) + 1
+        self.cuts["hard"] += 1
+        return limit
+
+    def _line_at(self, pos: int) -> int:
+        return next(ln for p, ln in reversed(self.lines) if p <= pos)
+
+    def _emit(self, cut: int) -> Tuple[int, List[int]]:
+        line = self._line_at(0)
+        rest = [(0, self._line_at(cut))] if cut < len(self.ids) else []
+        example, self.ids = self.ids[:cut], self.ids[cut:]
+        self.ends = [e - cut for e in self.ends if e > cut]
+        self.lines = rest + [(p - cut, ln) for p, ln in self.lines if p > cut]
+        return line, example
 
 
 class ExampleReader:
-    """Streams examples ``{"id", "doc": [file index, line], "tokens"}`` from text files, counting what it skips.
+    """Streams examples ``{"id", "doc": [file index, first line], "tokens"}`` from text files, counting what it skips.
 
-    ``lines`` counts skipped input lines (with ``file:line``), ``examples`` skipped chunks (too short).
+    ``lines`` counts skipped input lines (with ``file:line``), ``examples`` skipped examples (too short).
     """
 
     def __init__(self, sp, cfg: TextConfig):
@@ -153,20 +194,31 @@ class ExampleReader:
         self.tally = {"lines": 0}
         self.files: List[dict] = []
         self.lines_used = 0
+        self.documents = 0
         self.cuts = {"sentence": 0, "word": 0, "hard": 0}
-        self.tokens = 0
+        self.lengths = np.zeros(cfg.max_tokens + 1, dtype=np.int64)
         self.count = 0
 
     def read(self, paths: Sequence[str]) -> Iterator[dict]:
         for file_index, path in enumerate(paths):
             lines0, count0 = self.tally["lines"], self.count
-            batch: List[Tuple[int, str]] = []
-            for lineno, text in read_lines(path, self.cfg.max_line_bytes, self.lines, self.tally):
-                batch.append((lineno, text))
-                if len(batch) == _TOKENIZE_BATCH:
-                    yield from self._examples(file_index, path, batch)
-                    batch = []
-            yield from self._examples(file_index, path, batch)
+            packer = None
+            for batch in self._batches(path):
+                texts = [t for _, t in batch if t is not None]
+                encoded = iter(self.sp.encode(texts))
+                for lineno, text in batch:
+                    if packer is not None and (text is None or self.cfg.doc_per_line):
+                        yield from self._examples(file_index, path, packer.finish())
+                        packer = None
+                    if text is None:
+                        continue
+                    if packer is None:
+                        packer = Packer(self.cutter, self.cfg.max_tokens, self.cuts)
+                        self.documents += 1
+                    self.lines_used += 1
+                    yield from self._examples(file_index, path, packer.add(next(encoded), lineno))
+            if packer is not None:
+                yield from self._examples(file_index, path, packer.finish())
             self.files.append({"path": str(path), "lines": self.tally["lines"] - lines0,
                                "examples": self.count - count0})
         if self.count == 0:
@@ -175,29 +227,39 @@ class ExampleReader:
                 f"lines skipped: {self.lines.describe()}; examples skipped: {self.examples.describe()}"
             )
 
-    def _examples(self, file_index: int, path: str, batch: List[Tuple[int, str]]) -> Iterator[dict]:
-        if not batch:
-            return
-        for (lineno, _), ids in zip(batch, self.sp.encode([t for _, t in batch])):
-            self.lines_used += 1
-            chunks, cuts = self.cutter.chunk(ids, self.cfg.max_tokens)
-            for kind, n in cuts.items():
-                self.cuts[kind] += n
-            for chunk in chunks:
-                if len(chunk) < self.cfg.min_tokens:
-                    self.examples.add("too_short", f"{path}:{lineno}")
-                    continue
-                rec = {"id": self.count, "doc": [file_index, lineno], "tokens": chunk}
-                self.count += 1
-                self.tokens += len(chunk)
-                yield rec
+    def _batches(self, path: str) -> Iterator[List[Tuple[int, Optional[str]]]]:
+        """Lines in batches, so that SentencePiece encodes many at a time."""
+        batch: List[Tuple[int, Optional[str]]] = []
+        for item in read_lines(path, self.cfg.max_line_bytes, self.lines, self.tally,
+                               blank_is_break=not self.cfg.doc_per_line):
+            batch.append(item)
+            if len(batch) == _TOKENIZE_BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _examples(self, file_index: int, path: str, packed: Iterator[Tuple[int, List[int]]]) -> Iterator[dict]:
+        for lineno, ids in packed:
+            if len(ids) < self.cfg.min_tokens:
+                self.examples.add("too_short", f"{path}:{lineno}")
+                continue
+            rec = {"id": self.count, "doc": [file_index, lineno], "tokens": ids}
+            self.count += 1
+            self.lengths[len(ids)] += 1
+            yield rec
 
     def stats(self) -> dict:
+        tokens = int((self.lengths * np.arange(len(self.lengths))).sum())
+        width = max(1, self.cfg.max_tokens // 16)
+        bins = [int(self.lengths[lo:lo + width].sum()) for lo in range(0, len(self.lengths), width)]
         return {
             "files": self.files, "lines_read": self.tally["lines"], "lines_used": self.lines_used,
-            "lines_skipped": self.lines.to_dict(), "examples_out": self.count,
-            "examples_skipped": self.examples.to_dict(), "tokens": self.tokens,
-            "mean_tokens": round(self.tokens / max(self.count, 1), 2), "cuts": dict(self.cuts),
+            "documents": self.documents, "lines_skipped": self.lines.to_dict(), "examples_out": self.count,
+            "examples_skipped": self.examples.to_dict(), "tokens": tokens,
+            "mean_tokens": round(tokens / max(self.count, 1), 2), "cuts": dict(self.cuts),
+            # entry b counts the examples of width*b .. width*(b+1)-1 subwords
+            "length_histogram": {"bin_width": width, "counts": bins},
         }
 
 
