@@ -5,10 +5,11 @@ the generator's loss (group 0 easiest) and the schedule is counted in *updates*,
 
 * A :class:`Schedule` says, for every update, from which group it draws (``hard``: one group per phase; ``gradual``:
   the next group's share grows linearly from 0 in the middle of a phase to 1/2 at the switch and to 1 in the middle of
-  the next phase, so the majority group switches at the same updates as with ``hard``; ``shuffled``: no curriculum,
-  each update draws a group with probability proportional to that group's number of batches).
-* Each group is an endless stream of batches: pass 0, 1, 2, ... over the group's examples, each pass reshuffled with a
-  seed derived from (seed, group, pass) by the caller's ``make_pass``. Batches never mix groups.
+  the next phase, so the majority group switches at the same updates as with ``hard``; ``pooled``: no curriculum,
+  the paper's baseline, every update draws from :data:`POOL`, all groups' examples shuffled together).
+* Each group (and the pool) is an endless stream of batches: pass 0, 1, 2, ... over its examples, each pass
+  reshuffled with a seed derived from (seed, group, pass) by the caller's ``make_pass``. With a curriculum, batches
+  never mix groups; pooled batches may.
 * Update ``u`` takes ``S = update_freq * num_shards`` consecutive batches of its group's stream, all from one pass
   (a pass's last ``< S`` batches are left out), so no example appears twice in one update. fairseq's
   ``EpochBatchIterator`` gives rank ``r`` the flat batches ``r, r + N, r + 2N, ...`` and chunks them by
@@ -27,7 +28,8 @@ import numpy as np
 
 ORDERS = ("easy-to-hard", "hard-to-easy", "none")
 MIXES = ("hard", "gradual")
-_DRAW_STREAM = 0x55_52  # separates the group draws from the per-pass shuffles made with the same seed
+POOL = -1  # the stream of every group's examples together: --curriculum-order none
+_DRAW_STREAM = 0x55_52  # separates the gradual mix's draws from the per-pass shuffles made with the same seed
 
 
 @dataclass(frozen=True)
@@ -37,11 +39,11 @@ class Schedule:
     order: Tuple[int, ...]
     switches: Tuple[int, ...]
     total: int
-    mix: str  # "hard", "gradual" or "shuffled"
+    mix: str  # "hard", "gradual" or "pooled" (order (POOL,))
 
     def describe(self) -> str:
-        if self.mix == "shuffled":
-            return f"no curriculum: every update draws one of groups {list(self.order)} in proportion to its batches"
+        if self.mix == "pooled":
+            return "no curriculum: every update draws from all groups' examples shuffled together"
         bounds = (0,) + self.switches + (self.total,)
         phases = ", ".join(
             f"g{g} for updates {bounds[k] + 1}-{bounds[k + 1]}" for k, g in enumerate(self.order)
@@ -74,7 +76,7 @@ def build_schedule(
             raise ValueError("--curriculum-order none has no schedule: drop --curriculum-schedule")
         if mix != "hard":
             raise ValueError("--curriculum-order none has no phases to mix: drop --curriculum-mix")
-        return Schedule(groups, (), total, "shuffled")
+        return Schedule((POOL,), (), total, "pooled")
     if order == "hard-to-easy":
         groups = groups[::-1]
     if switches is None or len(switches) == 0:
@@ -95,17 +97,13 @@ def build_schedule(
     return Schedule(groups, switches, total, mix)
 
 
-def update_groups(schedule: Schedule, seed: int, stop: int, weights: Optional[Sequence[int]] = None) -> np.ndarray:
-    """Group of each 0-based update in ``[0, stop)``; extending ``stop`` never changes earlier entries."""
+def update_groups(schedule: Schedule, seed: int, stop: int) -> np.ndarray:
+    """Group (or :data:`POOL`) of each 0-based update in ``[0, stop)``; extending ``stop`` never changes earlier
+    entries."""
     order = np.asarray(schedule.order)
-    if schedule.mix == "hard" or len(order) == 1:
+    if schedule.mix in ("hard", "pooled") or len(order) == 1:
         return order[np.searchsorted(schedule.switches, np.arange(stop), side="right")]
     r = np.random.default_rng([seed, _DRAW_STREAM]).random(stop)
-    if schedule.mix == "shuffled":
-        if weights is None or len(weights) != len(order) or min(weights) <= 0:
-            raise ValueError(f"no-curriculum draws need one positive weight per group, got {weights}")
-        cdf = np.cumsum(np.asarray(weights, dtype=np.float64))
-        return order[np.searchsorted(cdf / cdf[-1], r, side="right")]
     bounds = np.asarray((0,) + schedule.switches + (schedule.total,), dtype=np.float64)
     centers = (bounds[:-1] + bounds[1:]) / 2
     x = np.arange(stop) + 0.5
@@ -121,11 +119,10 @@ class _GroupStream:
     fill a whole update (fewer than ``per_update``) are left out.
     """
 
-    def __init__(self, make_pass: Callable[[int, int], List[np.ndarray]], group: int, per_update: int,
-                 first_pass=None):
+    def __init__(self, make_pass: Callable[[int, int], List[np.ndarray]], group: int, per_update: int):
         self.make_pass, self.group, self.per_update = make_pass, group, per_update
-        self.batches: List[np.ndarray] = list(first_pass) if first_pass is not None else []
-        self.next_pass = 0 if first_pass is None else 1
+        self.batches: List[np.ndarray] = []
+        self.next_pass = 0
         self.pos = 0
 
     def next_update(self) -> List[np.ndarray]:
@@ -151,17 +148,13 @@ def plan_epoch(
 ) -> Tuple[List[np.ndarray], np.ndarray]:
     """Flat batch list of ``epoch`` (1-based) for fairseq's sharded iterator, and the group of each of its updates.
 
-    ``make_pass(group, pass)`` must be a pure function returning that pass's batches (arrays of dataset indices).
+    ``make_pass(group, pass)`` must be a pure function returning that pass's batches (arrays of dataset indices);
+    ``group`` is :data:`POOL` for the pooled stream of no curriculum.
     """
     per_update = update_freq * num_shards
     start, stop = (epoch - 1) * schedule.total, epoch * schedule.total
-    first_passes = {}
-    weights = None
-    if schedule.mix == "shuffled":
-        first_passes = {g: make_pass(g, 0) for g in schedule.order}
-        weights = [len(first_passes[g]) for g in schedule.order]
-    groups = update_groups(schedule, seed, stop, weights)
-    streams = {g: _GroupStream(make_pass, g, per_update, first_passes.get(g)) for g in schedule.order}
+    groups = update_groups(schedule, seed, stop)
+    streams = {g: _GroupStream(make_pass, g, per_update) for g in schedule.order}
     for g in groups[:start]:
         streams[int(g)].next_update()
     batches: List[np.ndarray] = []

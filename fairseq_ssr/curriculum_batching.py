@@ -26,8 +26,8 @@ class CurriculumConfig(FairseqDataclass):
     curriculum_order: ChoiceEnum(curriculum.ORDERS) = field(
         default="easy-to-hard",
         metadata={"help": "order of the difficulty groups of grouped training data: 'easy-to-hard' (the paper), "
-                          "'hard-to-easy' (anti-curriculum), 'none' (every update draws a group at random, in "
-                          "proportion to its size)"},
+                          "'hard-to-easy' (anti-curriculum, the exact reverse), 'none' (no curriculum: all groups "
+                          "shuffled together, so one update may hold examples of every group)"},
     )
     curriculum_schedule: str = field(
         default="",
@@ -76,9 +76,12 @@ class CurriculumBatching:
         kept = self._kept_examples(dataset, max_positions)
         logger.info(schedule.describe())
 
+        pool = np.concatenate(kept)
+
         def make_pass(group: int, pass_index: int):
-            rng = np.random.default_rng([seed, group, pass_index])
-            batches = dataset.batch_by_size(dataset.sort_by_size(rng.permutation(kept[group])), max_tokens,
+            examples = pool if group == curriculum.POOL else kept[group]
+            rng = np.random.default_rng([seed, group % (1 << 32), pass_index])
+            batches = dataset.batch_by_size(dataset.sort_by_size(rng.permutation(examples)), max_tokens,
                                             max_sentences, required_batch_size_multiple)
             rng.shuffle(batches)
             return batches
@@ -86,8 +89,10 @@ class CurriculumBatching:
         def batch_sampler(ds, ep):
             batches, groups = curriculum.plan_epoch(schedule, make_pass, seed, ep, update_freq, num_shards)
             self._epoch_groups = ((ep - 1) * schedule.total, groups)
+            per_group = ("all pooled" if schedule.mix == "pooled"
+                         else np.bincount(groups, minlength=ds.num_groups).tolist())
             logger.info(f"curriculum epoch {ep}: {len(groups)} updates x {update_freq * num_shards} batches, "
-                        f"updates per group {np.bincount(groups, minlength=ds.num_groups).tolist()}")
+                        f"updates per group {per_group}")
             return batches
 
         self.plan = {
@@ -151,7 +156,7 @@ class CurriculumBatching:
         if "num_updates" in state and self._epoch_groups is not None:
             first, groups = self._epoch_groups
             u = state["num_updates"] - 1 - first
-            if 0 <= u < len(groups) and groups[u] != state["group"]:
+            if 0 <= u < len(groups) and groups[u] != curriculum.POOL and groups[u] != state["group"]:
                 raise ValueError(f"the rebuilt curriculum puts update {state['num_updates']} in group {groups[u]}, "
                                  f"the checkpoint trained it on group {state['group']}")
             logger.info(f"curriculum resumes after update {state['num_updates']} (group {state['group']:g})")

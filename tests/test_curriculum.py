@@ -3,14 +3,14 @@ import numpy as np
 import pytest
 from fairseq.data.iterators import GroupedIterator, ShardedIterator
 
-from fairseq_ssr.curriculum import build_schedule, plan_epoch, update_groups
+from fairseq_ssr.curriculum import POOL, build_schedule, plan_epoch, update_groups
 
 
 def make_pass_fn(batches_per_pass, seed=0):
     """Batches of group g in pass p: arrays ``[g, p, b]`` for b in a reshuffled order (a stand-in for indices)."""
 
     def make_pass(group, pass_index):
-        order = np.random.default_rng([seed, group, pass_index]).permutation(batches_per_pass[group])
+        order = np.random.default_rng([seed, group % 97, pass_index]).permutation(batches_per_pass[group])
         return [np.array([group, pass_index, b]) for b in order]
 
     return make_pass
@@ -29,14 +29,14 @@ def test_explicit_schedule_and_anti_curriculum():
     assert update_groups(s, seed=1, stop=12).tolist() == [2] * 4 + [1] * 5 + [0] * 3
 
 
-def test_no_curriculum_draws_groups_in_proportion_to_their_batches():
-    s = build_schedule(3, "none", 6000)
-    groups = update_groups(s, seed=5, stop=6000, weights=[1, 2, 7])
-    share = np.bincount(groups, minlength=3) / len(groups)
-    assert np.allclose(share, [0.1, 0.2, 0.7], atol=0.02)
-    assert np.array_equal(groups, update_groups(s, seed=5, stop=6000, weights=[1, 2, 7]))
-    assert not np.array_equal(groups, update_groups(s, seed=6, stop=6000, weights=[1, 2, 7]))
-    assert np.array_equal(groups[:100], update_groups(s, seed=5, stop=100, weights=[1, 2, 7]))
+def test_no_curriculum_is_one_pooled_stream_and_the_anti_curriculum_the_exact_reverse():
+    s = build_schedule(3, "none", 12)
+    assert update_groups(s, seed=5, stop=12).tolist() == [POOL] * 12
+    batches, groups = plan_epoch(s, make_pass_fn({POOL: 7}), seed=5, epoch=1, update_freq=2, num_shards=1)
+    assert groups.tolist() == [POOL] * 12 and all(b[0] == POOL for b in batches)
+    forward = update_groups(build_schedule(5, "easy-to-hard", 50, mix="gradual"), seed=3, stop=50)
+    backward = update_groups(build_schedule(5, "hard-to-easy", 50, mix="gradual"), seed=3, stop=50)
+    assert (backward == 4 - forward).all()
 
 
 def test_gradual_mix_grows_the_next_groups_share_and_keeps_the_majority_switch():
@@ -102,11 +102,11 @@ def test_plan_is_a_pure_function_and_later_epochs_continue_the_streams():
 def test_every_rank_sees_disjoint_batches_of_the_same_group_at_every_update(order):
     s = build_schedule(3, order, 9)
     update_freq, shards = 2, 2
-    batches, groups = plan_epoch(s, make_pass_fn([4, 5, 6]), seed=2, epoch=1, update_freq=update_freq,
+    batches, groups = plan_epoch(s, make_pass_fn({0: 4, 1: 5, 2: 6, POOL: 15}), seed=2, epoch=1, update_freq=update_freq,
                                  num_shards=shards)
     per_rank = [list(GroupedIterator(ShardedIterator(batches, shards, r), update_freq)) for r in range(shards)]
     assert [len(u) for u in per_rank] == [9, 9]
     for u in range(9):
         seen = [tuple(b) for rank in per_rank for b in rank[u]]
-        assert {b[0] for b in seen} == {groups[u]}
+        assert {b[0] for b in seen} == {groups[u]} and (groups[u] == POOL) == (order == "none")
         assert len(seen) == len(set(seen)) == update_freq * shards

@@ -78,17 +78,24 @@ def test_denoise_targets_are_the_text(work, tokenizer, spm_path, tmp_path):
     assert sum(s != t for s, t in zip(src, tgt)) > 0.9 * len(src)
 
 
-def test_ssr_and_distilt5_from_generation_records(work, tokenizer, spm_path, tmp_path):
+@pytest.mark.parametrize("k", [3, 7])
+def test_ssr_and_distilt5_from_generation_records(work, tokenizer, spm_path, tmp_path, k):
     d = tokenizer.dictionary
     recs = _generated_like(work / "masked.jsonl", tmp_path / "gen.jsonl", d)
     ok = [r for r in recs if "skip" not in r and r["id"] % 100 != 99]
     ssr = binarize([str(tmp_path / "gen.jsonl")], str(tmp_path / "ssr"), str(spm_path),
-                   BinarizeConfig(groups=4, valid_every=0), show_progress=False)
+                   BinarizeConfig(groups=k, valid_every=0), show_progress=False)
     assert ssr["dropped"]["counts"] == {"generation_bad_sentinel": sum("skip" in r for r in recs)}
-    pairs = [(s, t) for g in range(4) for s, t in zip(_read(tmp_path / f"ssr/train.g{g}.src-tgt.src"),
+    pairs = [(s, t) for g in range(k) for s, t in zip(_read(tmp_path / f"ssr/train.g{g}.src-tgt.src"),
                                                        _read(tmp_path / f"ssr/train.g{g}.src-tgt.tgt"))]
     assert sorted(rebuild(s, t, d) for s, t in pairs) == sorted(r["tokens"] for r in recs if "skip" not in r)
-    assert [g["size"] for g in ssr["groups"]["groups"]] == [len(pairs) // 4 + (g < len(pairs) % 4) for g in range(4)]
+    n = len(pairs)
+    assert n % k  # the sizes below are only a test where k does not divide n
+    # equal-sized quantiles: group g holds the examples ranked ceil(g n / k) .. ceil((g + 1) n / k) - 1
+    def ceil(a, b):
+        return -(-a // b)
+
+    assert [g["size"] for g in ssr["groups"]["groups"]] == [ceil((g + 1) * n, k) - ceil(g * n, k) for g in range(k)]
     distil = binarize([str(tmp_path / "gen.jsonl")], str(tmp_path / "distil"), str(spm_path),
                       BinarizeConfig(objective="distilt5"), show_progress=False)
     assert _read(tmp_path / "distil/train.src-tgt.tgt") == [infilling_target(r["fills"], d) for r in ok]
@@ -112,7 +119,7 @@ def test_shards_merge_into_the_same_dataset(work, tokenizer, spm_path, tmp_path)
     binarize([str(shards)], str(tmp_path / "a"), str(spm_path), cfg, show_progress=False)
     binarize([str(tmp_path / "gen.jsonl")], str(tmp_path / "b"), str(spm_path), cfg, show_progress=False)
     data = sorted(f for f in os.listdir(tmp_path / "a") if f.endswith((".bin", ".idx", ".txt", ".model")))
-    assert len(data) == 2 * 2 * 6 + 2
+    assert len(data) == 2 * 2 * (5 + 5) + 2  # five training and five validation groups, dict.txt, spiece.model
     for f in data:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
     os.unlink(shards / "shard001-of-003.jsonl")
@@ -150,7 +157,7 @@ def test_no_empty_datasets_are_written(work, tokenizer, spm_path, tmp_path):
     recs = _generated_like(work / "masked.jsonl", tmp_path / "gen.jsonl", tokenizer.dictionary)
     out = tmp_path / "ssr"
     binarize([str(tmp_path / "gen.jsonl")], str(out), str(spm_path), BinarizeConfig(groups=2), show_progress=False)
-    assert (out / "valid.src-tgt.src.bin").exists()
+    assert (out / "valid.g1.src-tgt.src.bin").exists()
     stats = binarize([str(tmp_path / "gen.jsonl")], str(out), str(spm_path), BinarizeConfig(groups=2, valid_every=0),
                      show_progress=False)
     assert stats["examples_out"]["valid"] == 0 and not list(out.glob("valid.*"))  # and the old ones are gone
@@ -162,3 +169,30 @@ def test_no_empty_datasets_are_written(work, tokenizer, spm_path, tmp_path):
     with pytest.raises(ValueError, match="no training examples"):
         binarize([str(tmp_path / "skipped.jsonl")], str(tmp_path / "none"), str(spm_path),
                  BinarizeConfig(objective="distilt5"), show_progress=False)
+
+
+def test_groups_are_profiled_and_validated_per_group(work, tokenizer, spm_path, tmp_path):
+    recs = [r for r in _generated_like(work / "masked.jsonl", tmp_path / "gen.jsonl", tokenizer.dictionary)
+            if "skip" not in r]
+    stats = binarize([str(tmp_path / "gen.jsonl")], str(tmp_path / "ssr"), str(spm_path),
+                     BinarizeConfig(groups=3, valid_every=5), show_progress=False)
+    g = stats["groups"]
+    score = {r["id"]: sum(map(sum, r["nll"])) for r in recs}
+    valid = [r for r in recs if r["id"] % 5 == 4]
+    train = [r for r in recs if r["id"] % 5 != 4]
+    lo, hi = [-np.inf] + g["boundaries"], g["boundaries"] + [np.inf]
+    for k in range(3):  # validation group k holds exactly the validation examples inside training group k's range
+        expected = sorted(r["tokens"] for r in valid if lo[k] <= round(score[r["id"]], 6) < hi[k])
+        sources = _read(tmp_path / f"ssr/valid.g{k}.src-tgt.src")
+        assert len(sources) == len(expected) == g["valid_per_group"][k] > 0
+    members = sorted(train, key=lambda r: (score[r["id"]], r["id"]))
+    n = len(members)
+    for k, group in enumerate(g["groups"]):
+        mine = members[-(-k * n // 3):-(-(k + 1) * n // 3)]
+        assert group["mean_example_tokens"] == pytest.approx(np.mean([len(r["tokens"]) for r in mine]), abs=0.01)
+        fills = [len(f) for r in mine for f in r["fills"]]
+        assert group["mean_imperfect_span_tokens"] == pytest.approx(np.mean(fills), abs=1e-3)
+        nll = sum(sum(map(sum, r["nll"])) for r in mine)
+        assert group["mean_token_nll"] == pytest.approx(nll / sum(fills), abs=1e-4)
+    expected = np.corrcoef([score[r["id"]] for r in train], [len(r["tokens"]) for r in train])[0, 1]
+    assert g["score_length_correlation"] == pytest.approx(expected, abs=1e-4)

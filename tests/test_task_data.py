@@ -225,6 +225,21 @@ def test_two_shards_see_disjoint_batches_of_the_scheduled_group_at_every_update(
         assert all(len(batch["id"]) > 0 for rank in ranks for batch in rank[u])
 
 
+def test_without_curriculum_one_update_mixes_groups_on_disjoint_ranks(ssr_data):
+    cfg, task = setup(ssr_data, "--max-update", 9, "--update-freq", 2, "--batch-size", 4, "--seed", 5,
+                      "--curriculum-order", "none")
+    task.load_dataset("train")
+    ds = task.dataset("train")
+    ranks = [updates_of(train_iterator(task, cfg, 2, r), 2) for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]) == 9
+    mixed = 0
+    for u in range(9):
+        ids = [i for rank in ranks for batch in rank[u] for i in batch["id"].tolist()]
+        assert len(ids) == len(set(ids)) == 16  # 2 ranks x 2 batches x 4, nothing shared between ranks
+        mixed += len({ds.group_of(i) for i in ids}) > 1
+    assert mixed >= 7  # all groups shuffled together: almost every update holds several
+
+
 def test_resumed_iterator_continues_with_the_same_batches(ssr_data):
     cfg, task = setup(ssr_data, "--max-update", 12, "--update-freq", 2, "--batch-size", 4,
                       "--curriculum-order", "none")

@@ -1,8 +1,9 @@
 """End to end on CPU: SSR data from the pipeline's binarizer -> the real ``fairseq-train`` with the curriculum.
 
-Checks that the loss falls, that the logged group switches at the scheduled update numbers (and runs backwards or
-at random for the anti- and no-curriculum orders), and that a run restarted from a checkpoint taken in the middle
-of a phase continues with the same batches (same per-update losses) to the same final parameters.
+Checks that the loss falls, that the logged group switches at the scheduled update numbers (backwards for the
+anti-curriculum, all groups mixed in every update without a curriculum), that validation reports each difficulty
+group of the pipeline's own validation split, and that a run restarted from a checkpoint taken in the middle of a
+phase continues with the same batches (same per-update losses) to the same final parameters, for every order and mix.
 """
 import json
 import shutil
@@ -32,13 +33,8 @@ def pipeline_data(tmp_path_factory, tokenizer, spm_path):
     write_records(str(root / "generated.jsonl"), records)
     stats = binarize([str(root / "generated.jsonl")], str(root / "data"), str(spm_path),
                      BinarizeConfig(groups=3, valid_every=25, valid_max=12), show_progress=False)
-    assert stats["groups"]["k"] == 3
-    data = root / "data"
-    for g in range(3):  # a grouped validation set next to the pipeline's ungrouped one: the training groups
-        for side in ("src", "tgt"):
-            for ext in ("bin", "idx"):
-                shutil.copy(data / f"train.g{g}.src-tgt.{side}.{ext}", data / f"heldg.g{g}.src-tgt.{side}.{ext}")
-    return data
+    assert stats["groups"]["k"] == 3 and stats["groups"]["valid_grouped"]
+    return root / "data"
 
 
 def train(data, save_dir, *flags):
@@ -59,8 +55,7 @@ def train(data, save_dir, *flags):
 @pytest.fixture(scope="module")
 def straight_run(pipeline_data, tmp_path_factory):
     save = tmp_path_factory.mktemp("straight")
-    logs, out = train(pipeline_data, save, "--max-update", 24, "--save-interval-updates", 12,
-                      "--valid-subset", "valid,heldg")
+    logs, out = train(pipeline_data, save, "--max-update", 24, "--save-interval-updates", 12)
     return save, logs, out
 
 
@@ -70,35 +65,55 @@ def test_curriculum_training_switches_groups_at_the_scheduled_updates(straight_r
     assert "curriculum (hard switch): g0 for updates 1-8, g1 for updates 9-16, g2 for updates 17-24" in out
     losses = [float(log["loss"]) for log in logs]
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 1.0, losses
-    valid = [json.loads(line.split("| heldg | ", 1)[1]) for line in out.splitlines() if "| heldg | " in line]
+    valid = [json.loads(line.split("| valid | ", 1)[1]) for line in out.splitlines() if "| valid | " in line]
     assert len(valid) == 2  # at the mid-run save and at the end
-    assert all(f"heldg_g{g}_{m}" in v for v in valid for g in range(3) for m in ("loss", "ppl", "accuracy"))
-    assert float(valid[1]["heldg_g0_loss"]) < float(valid[0]["heldg_g0_loss"])
-    assert "valid_loss" in out and "valid_g0_loss" not in out  # the pipeline's validation set has no groups
+    assert all(f"valid_g{g}_{m}" in v for v in valid for g in range(3) for m in ("loss", "ppl", "accuracy"))
+    assert float(valid[1]["valid_g0_loss"]) < float(valid[0]["valid_g0_loss"])
 
 
 def test_restart_from_a_mid_phase_checkpoint_continues_with_the_same_batches(straight_run, pipeline_data, tmp_path):
     straight_dir, straight_logs, _ = straight_run
     shutil.copy(straight_dir / "checkpoint_1_12.pt", tmp_path / "checkpoint_last.pt")  # update 12: inside g1's phase
-    logs, out = train(pipeline_data, tmp_path, "--max-update", 24, "--save-interval-updates", 12,
-                      "--valid-subset", "valid,heldg")
+    logs, out = train(pipeline_data, tmp_path, "--max-update", 24, "--save-interval-updates", 12)
     assert "curriculum resumes after update 12 (group 1)" in out
     assert [log["num_updates"] for log in logs] == [str(n) for n in range(13, 25)]
     assert [(r["cgroup"], r["loss"]) for r in logs] == [(r["cgroup"], r["loss"]) for r in straight_logs[12:]]
-    a = torch.load(straight_dir / "checkpoint_last.pt", map_location="cpu", weights_only=False)["model"]
-    b = torch.load(tmp_path / "checkpoint_last.pt", map_location="cpu", weights_only=False)["model"]
+    assert_same_parameters(straight_dir, tmp_path)
+
+
+def assert_same_parameters(a_dir, b_dir):
+    a = torch.load(a_dir / "checkpoint_last.pt", map_location="cpu", weights_only=False)["model"]
+    b = torch.load(b_dir / "checkpoint_last.pt", map_location="cpu", weights_only=False)["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_anti_curriculum_runs_hard_to_easy_on_an_explicit_schedule(pipeline_data, tmp_path):
-    logs, _ = train(pipeline_data, tmp_path, "--max-update", 12, "--curriculum-order", "hard-to-easy",
-                    "--curriculum-schedule", "4,8", "--disable-validation", "--no-save")
-    assert [float(log["cgroup"]) for log in logs] == [2.0] * 4 + [1.0] * 4 + [0.0] * 4
+ORDERS = {  # flags, and the group each of the 12 updates must train on (None: every update mixes the groups)
+    "anti-curriculum": (["--curriculum-order", "hard-to-easy", "--curriculum-schedule", "4,8"],
+                        [2.0] * 4 + [1.0] * 4 + [0.0] * 4),
+    "gradual": (["--curriculum-mix", "gradual"], None),
+    "none": (["--curriculum-order", "none"], None),
+}
 
 
-def test_no_curriculum_draws_a_group_per_update(pipeline_data, tmp_path):
-    logs, _ = train(pipeline_data, tmp_path, "--max-update", 12, "--curriculum-order", "none",
-                    "--disable-validation", "--no-save")
+@pytest.mark.parametrize("order", sorted(ORDERS))
+def test_every_order_trains_as_planned_and_resumes_with_the_same_batches(order, pipeline_data, tmp_path):
+    flags, expected = ORDERS[order]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    logs, _ = train(pipeline_data, straight, "--max-update", 12, "--save-interval-updates", 6,
+                    "--disable-validation", *flags)
     groups = [float(log["cgroup"]) for log in logs]
-    assert set(groups) <= {0.0, 1.0, 2.0} and len(set(groups)) >= 2
-    assert groups != sorted(groups) and groups != sorted(groups, reverse=True)
+    if expected is not None:
+        assert groups == expected
+    elif order == "gradual":  # phase centres at updates 2, 6, 10: before the first only g0, after the last only g2,
+        # in between a mix of the two neighbouring groups
+        allowed = [{0.0} if u + 0.5 < 2 else {0.0, 1.0} if u + 0.5 < 6 else {1.0, 2.0} if u + 0.5 < 10 else {2.0}
+                   for u in range(12)]
+        assert all(g in a for g, a in zip(groups, allowed)) and set(groups) == {0.0, 1.0, 2.0}
+    else:  # one update holds examples of several groups: the logged mean group is rarely a whole number
+        assert sum(g != int(g) for g in groups) >= 8 and 0.5 < sum(groups) / len(groups) < 1.5
+    resumed.mkdir()
+    shutil.copy(straight / "checkpoint_1_6.pt", resumed / "checkpoint_last.pt")
+    rest, _ = train(pipeline_data, resumed, "--max-update", 12, "--save-interval-updates", 6,
+                    "--disable-validation", *flags)
+    assert [(r["cgroup"], r["loss"]) for r in rest] == [(r["cgroup"], r["loss"]) for r in logs[6:]]
+    assert_same_parameters(straight, resumed)

@@ -5,7 +5,8 @@ Layout (read as-is by the ``ssr_rewriting`` task)::
     DATA/dict.txt  DATA/spiece.model  DATA/stats.json
     DATA/train.g{k}.src-tgt.{src,tgt}.{bin,idx}   SSR, k = 0..K-1, group 0 easiest
     DATA/train.src-tgt.{src,tgt}.{bin,idx}        baselines (ungrouped)
-    DATA/valid.src-tgt.{src,tgt}.{bin,idx}
+    DATA/valid.g{k}.src-tgt.{src,tgt}.{bin,idx}   SSR validation per group (by the training groups' boundaries)
+    DATA/valid.src-tgt.{src,tgt}.{bin,idx}        baselines, or SSR when a group would get no validation example
 
 Objectives: ``ssr`` (generated records), the paper's comparison rows ``t5cont`` (T5 infilling of the masked
 spans; masked or generated records), ``distilt5`` (infilling with the generator's fills as targets; generated
@@ -38,7 +39,7 @@ from tqdm import tqdm
 from ..data.dictionary import MAX_SPANS
 from ..data.tokenizer import T5Tokenizer
 from .assembly import ssr_source, ssr_target
-from .difficulty import SCORES, example_scores, quantile_groups
+from .difficulty import SCORES, GroupProfile, example_scores, quantile_groups
 from .infilling import infilling_input, infilling_target
 from .masking import SpanTally
 from .noise import NoiseConfig, WordNoise
@@ -215,24 +216,30 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
     k = cfg.groups if grouped else 1
     pairs = _Pairs(cfg, tok)
 
-    groups, group_summary = None, None
-    if grouped:  # pass 1: the score of every training example
-        scores = array("d")
+    groups, group_summary, valid_groups, boundaries = None, None, None, None
+    if grouped:  # pass 1: the score of every example; groups are quantiles of the training scores
+        scores, valid_scores = array("d"), array("d")
         for split, rec in tqdm(_splits(merge_by_id(paths), cfg), unit="ex", mininterval=2,
                                desc="binarize: scores", disable=not show_progress):
-            if split == "train" and "skip" not in rec:
-                scores.append(example_scores(rec["nll"])[cfg.score])
+            if "skip" not in rec:
+                (scores if split == "train" else valid_scores).append(example_scores(rec["nll"])[cfg.score])
         if len(scores) < k:
             raise ValueError(f"{len(scores)} training examples cannot fill {k} curriculum groups")
         groups, group_summary = quantile_groups(np.frombuffer(scores, dtype=np.float64), k)
+        boundaries = [s["min"] for s in group_summary[1:]]
+        valid_groups = np.searchsorted(boundaries, np.frombuffer(valid_scores, dtype=np.float64), side="right")
+    # validation per difficulty group (valid.g{k}, so g{k}_loss is logged), unless a group would be left empty
+    valid_grouped = grouped and len(valid_groups) > 0 and len(set(valid_groups.tolist())) == k
 
     dtype = best_fitting_int_dtype(len(d))
     names = [f"train.g{g}.src-tgt" for g in range(k)] if grouped else ["train.src-tgt"]
+    valid_names = [f"valid.g{g}.src-tgt" for g in range(k)] if valid_grouped else ["valid.src-tgt"]
     builders = {(g, side): _Builder(os.path.join(out_dir, f"{name}.{side}"), dtype)
                 for g, name in enumerate(names) for side in ("src", "tgt")}
-    builders.update({("valid", side): _Builder(os.path.join(out_dir, f"valid.src-tgt.{side}"), dtype)
-                     for side in ("src", "tgt")})
-    drops, tally, records_in, train_index = Skips(), _Tally(), 0, 0
+    builders.update({(("valid", g), side): _Builder(os.path.join(out_dir, f"{name}.{side}"), dtype)
+                     for g, name in enumerate(valid_names) for side in ("src", "tgt")})
+    profile = GroupProfile(k) if grouped else None
+    drops, tally, records_in, train_index, valid_index = Skips(), _Tally(), 0, 0, 0
     for split, rec in tqdm(_splits(merge_by_id(paths), cfg), unit="ex", mininterval=2,
                            desc=f"binarize: {cfg.objective}", disable=not show_progress):
         records_in += 1
@@ -245,10 +252,13 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
             raise ValueError(f"example {rec['id']} holds ids beyond the dictionary's {len(d)} symbols "
                              f"({spm_path}, {num_rows} rows): was it generated with another vocabulary?")
         if split == "valid":
-            g = "valid"
+            g = ("valid", int(valid_groups[valid_index]) if valid_grouped else 0)
+            valid_index += 1
         else:
             g = int(groups[train_index]) if grouped else 0
             train_index += 1
+            if grouped:
+                profile.add(g, rec, example_scores(rec["nll"])[cfg.score])
         builders[(g, "src")].add(src)
         builders[(g, "tgt")].add(tgt)
         tally.add(split, rec, src, tgt)
@@ -258,7 +268,7 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
         raise ValueError(f"no training examples for {cfg.objective} in {', '.join(paths)} "
                          f"({records_in} records; dropped: {drops.describe()})")
 
-    _remove_stale(out_dir, names)
+    _remove_stale(out_dir, names + valid_names)
     for b in builders.values():
         b.publish()
     dict_tmp = os.path.join(out_dir, ".tmp.dict.txt")
@@ -275,8 +285,10 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
         "upstream": {p: read_json(stats_path(p)) for p in _upstream(paths)},
     }
     if grouped:
-        stats["groups"] = {"score": cfg.score, "k": k, "groups": group_summary,
-                           "boundaries": [s["min"] for s in group_summary[1:]]}
+        stats["groups"] = {"score": cfg.score, "k": k, "groups": profile.to_dict(group_summary),
+                           "boundaries": boundaries, "score_length_correlation": profile.correlation(),
+                           "valid_per_group": np.bincount(valid_groups, minlength=k).tolist(),
+                           "valid_grouped": bool(valid_grouped)}
     write_json(stats_file, stats)
     return stats
 
@@ -295,10 +307,10 @@ def _upstream(paths: List[str]) -> List[str]:
 
 
 def _remove_stale(out_dir: str, names: List[str]) -> None:
-    """Drop ``train*`` datasets of an earlier run with another group count or objective."""
+    """Drop ``train*``/``valid*`` datasets of an earlier run with another group count or objective."""
     keep = set(names)
-    for path in glob.glob(os.path.join(out_dir, "train*.src-tgt.*.bin")) + \
-            glob.glob(os.path.join(out_dir, "train*.src-tgt.*.idx")):
+    for path in [p for split in ("train", "valid") for ext in ("bin", "idx")
+                 for p in glob.glob(os.path.join(out_dir, f"{split}*.src-tgt.*.{ext}"))]:
         name = os.path.basename(path).rsplit(".", 2)[0]
         if name not in keep:
             os.unlink(path)
