@@ -10,8 +10,9 @@
 #           into --groups curriculum groups by difficulty. On several GPUs span generation runs one shard per GPU
 #           under torchrun. Files: WORK/data/{examples.jsonl,masked.jsonl,generated/} and one dataset per objective
 #           and score, WORK/data/DATASET/ (with stats.json: examples, masked share, skips, group sizes).
-#   train:  fairseq-train from --init with the curriculum (one group per phase, easiest first, phases of equal length
-#           over --max-update). Checkpoints and train.log in WORK/VARIANT/.
+#   train:  fairseq-train from --init with the curriculum (easiest group first, phases of equal length over
+#           --max-update, the next group's share growing gradually: the paper "gradually switch[es] to more difficult
+#           groups"). Checkpoints and train.log in WORK/VARIANT/.
 #   export: WORK/VARIANT/hf, a Hugging Face T5 directory that the fine-tuning recipes take as --init.
 #
 # --variant picks the paper's row (Tables 1-2 baselines, Table 6 ablations); data stages are shared between variants:
@@ -21,9 +22,10 @@
 #
 # Paper defaults: 256-subword sequences, 512 sequences per update (--batch-size x --update-freq x GPUs; --update-freq
 # is derived from --batch-seqs), AdamW, lr 5e-5 with 8,000 linear warm-up updates, 100k updates, k=5 groups, T5-large
-# as generator with top-p 0.9. The learning rate then decays linearly to 0 at --max-update (fairseq's
-# polynomial_decay, power 1): the schedule of Hugging Face Transformers' Trainer, which the paper's implementation
-# used; the paper names only the warm-up. Generator and model must share T5's vocabulary (all public T5s do).
+# as generator with top-p 0.9 (the pipeline stages' defaults, shown by --help). The learning rate then decays
+# linearly to 0 at --max-update (fairseq's polynomial_decay, power 1) and weight decay is 0: Hugging Face
+# Transformers' Trainer defaults, which the paper's implementation used; the paper names only the warm-up.
+# Generator and model must share T5's vocabulary (all public T5s do).
 #
 # Several GPUs on one machine: nothing to add; fairseq-train starts one process per visible GPU (fairseq's own DDP)
 # and --update-freq shrinks so that an update still holds --batch-seqs sequences. Several machines (shared disk):
@@ -47,6 +49,7 @@ option MASK_RATIO '$DEFAULT_MASK_MASK_RATIO' "share of each example's subwords m
 option POISSON_LAMBDA '$DEFAULT_MASK_POISSON_LAMBDA' "mean masked span length"
 option SEED '$DEFAULT_MASK_SEED' "seed of masking, span sampling, noise and training"
 option TOP_P '$DEFAULT_SAMPLER_TOP_P' "nucleus sampling mass of the generator"
+option TOP_K '$DEFAULT_SAMPLER_TOP_K' "also cut to the k likeliest tokens (0: off; HF generate's old default, 50, is what the paper's code got)"
 option GEN_BATCH_TOKENS '$DEFAULT_SAMPLER_BATCH_TOKENS' "generator batch in tokens (source + new tokens per row)"
 option NUM_GROUPS '$DEFAULT_BINARIZE_GROUPS' "curriculum groups (the paper's k)"
 option VALID_EVERY '$DEFAULT_BINARIZE_VALID_EVERY' "hold out every N-th example for validation"
@@ -60,7 +63,7 @@ option CLIP_NORM 1.0 "gradient clipping"
 option DROPOUT 0.1 "dropout rate"
 option SAVE_INTERVAL 5000 "updates between validations and checkpoints"
 option CURRICULUM_SCHEDULE "" "update numbers after which each next group starts [even split of --max-update]"
-option CURRICULUM_MIX hard "hard (one group per phase) or gradual (the next group's share grows linearly)"
+option CURRICULUM_MIX gradual "gradual (the paper's \"gradually switch\": the next group's share grows linearly) or hard (one group per phase)"
 option NGPU "" "GPUs per node [all that torch sees]"
 option NNODES 1 "machines"
 option NODE_RANK 0 "this machine's rank (0 .. NNODES-1)"
@@ -112,7 +115,7 @@ if has_stage data; then
         die "the generator ($gen_spm) and --init ($INIT/spiece.model) have different vocabularies"
     fi
     generate=("$REPO/preprocess/generate_spans.py" --input "$data/masked.jsonl" --model "$GENERATOR"
-      --out-dir "$data/generated" --top-p "$TOP_P" --seed "$SEED" --batch-tokens "$GEN_BATCH_TOKENS" "${quiet[@]}")
+      --out-dir "$data/generated" --top-p "$TOP_P" --top-k "$TOP_K" --seed "$SEED" --batch-tokens "$GEN_BATCH_TOKENS" "${quiet[@]}")
     [[ -z $GENERATOR_SPM ]] || generate+=(--spm "$GENERATOR_SPM")
     if ((NGPU > 1)); then  # one shard per GPU; each resumes by itself
       run torchrun --standalone --nproc-per-node "$NGPU" "${generate[@]}"
@@ -142,8 +145,11 @@ if has_stage train; then
     update_freq="$update_freq" save_interval="$SAVE_INTERVAL" keep=2 seed="$SEED" ngpu="$NGPU"
   train+=(--max-source-positions $((2 * MAX_LEN)) --max-target-positions $((2 * MAX_LEN)))
   if [[ $objective == ssr ]]; then
-    train+=(--curriculum-order "$order" --curriculum-mix "$CURRICULUM_MIX")
-    [[ -z $CURRICULUM_SCHEDULE ]] || train+=(--curriculum-schedule "$CURRICULUM_SCHEDULE")
+    train+=(--curriculum-order "$order")
+    if [[ $order != none ]]; then  # no curriculum has no phases to mix or schedule
+      train+=(--curriculum-mix "$CURRICULUM_MIX")
+      [[ -z $CURRICULUM_SCHEDULE ]] || train+=(--curriculum-schedule "$CURRICULUM_SCHEDULE")
+    fi
   fi
   train+=("${EXTRA_ARGS[@]}")
   if ((NNODES > 1)); then
