@@ -119,7 +119,6 @@ def test_every_example_is_generated_or_skipped_with_its_reasons(work, generated,
         assert len(r["fills"]) == len(r["nll"]) == len(r["spans"])
         assert [len(f) for f in r["fills"]] == [len(x) for x in r["nll"]]
         assert all(2 <= t < d.num_pieces for f in r["fills"] for t in f)  # text only: no sentinel, pad or eos
-        assert all(x >= 0 for x in sum(r["nll"], []))
         src, tgt = ssr_source(r["tokens"], r["spans"], r["fills"], d), ssr_target(r["tokens"], r["spans"], d)
         assert rebuild(src, tgt, d) == r["tokens"]  # the invariant, on every generated example
 

@@ -5,12 +5,21 @@ from fairseq_ssr.data import MAX_SPANS, T5Dictionary
 from fairseq_ssr.data.dictionary import NUM_SENTINELS
 
 
-def test_ids_follow_hugging_face(tokenizer):
+def test_ids_follow_hugging_face(tokenizer, spm_path, tmp_path):
+    import shutil
+
+    from transformers import T5Tokenizer as HFTokenizer
+
     d = tokenizer.dictionary
-    assert (d.pad(), d.eos(), d.unk(), d.bos()) == (0, 1, 2, 0)  # the decoder starts from pad
-    assert d.index("<extra_id_0>") == d.num_pieces + 99 == 1099 and d.index("<extra_id_99>") == 1000
-    for i in (3, 10, 500, 999):
-        assert d[i] == tokenizer.sp.id_to_piece(i)
+    shutil.copy(spm_path, tmp_path / "spiece.model")
+    hf = HFTokenizer.from_pretrained(str(tmp_path))
+    assert (d.pad(), d.eos(), d.unk()) == (hf.pad_token_id, hf.eos_token_id, hf.unk_token_id)
+    assert d.bos() == d.pad()  # the decoder starts from pad
+    assert [d.index(f"<extra_id_{n}>") for n in range(100)] == hf.convert_tokens_to_ids(
+        [f"<extra_id_{n}>" for n in range(100)])
+    assert [d[i] for i in range(d.num_pieces)] == hf.convert_ids_to_tokens(list(range(d.num_pieces)))
+    text = "The master of the school was a Tanuki, they said."
+    assert tokenizer.encode(text) == hf(text).input_ids
 
 
 def test_markers_are_sentinels_and_decode_back(tokenizer):

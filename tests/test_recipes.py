@@ -17,6 +17,9 @@ import torch
 from conftest import DEMO_TEXT, REPO
 
 from fairseq_ssr.demo.report import parse_m2_output
+from ssr_eval.m2 import score_files
+from ssr_eval.rouge_python import rouge_python
+from ssr_eval.rouge_text import read_pairs
 
 RECIPES = REPO / "recipes"
 ROWS = 1128  # 1000 pieces + 100 sentinels + 28 spare rows, as the public T5 checkpoints lay them out
@@ -31,6 +34,22 @@ def recipe(name, *args, env=None, check=True):
     if check:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
+
+
+def recipe_default(name, flag):
+    """The default a recipe's --help shows for --FLAG."""
+    help_text = recipe(name, "--help").stdout
+    return re.search(rf"^  --{flag} \(\w+\) .*\[([^\]]*)\]$", help_text, re.M).group(1)
+
+
+def fairseq_train_args(command):
+    """A printed fairseq-train command parsed by fairseq's own parser (the plugin loaded from --user-dir)."""
+    import shlex
+
+    from fairseq import options
+
+    words = shlex.split(command)[1:]
+    return options.parse_args_and_arch(options.get_training_parser(), words)
 
 
 def commands(stderr):
@@ -168,11 +187,12 @@ def test_each_baseline_and_ablation_is_the_ssr_run_with_other_flags(variant, tmp
     assert all(f.format(data=data) in binarize for f in to_binarize), binarize
     assert all(f.format(data=data) in train for f in to_train), train
     assert not any(a in printed for a in absent)
-    # the paper's batch: 512 sequences = 64 x 8 accumulated steps on one device; AdamW 5e-5, 8k warm-up, 100k updates
-    for flag in ("--batch-size 64 --update-freq 8", "--lr 5e-5", "--warmup-updates 8000", "--max-update 100000",
-                 "--total-num-update 100000", "--lr-scheduler polynomial_decay",
-                 "--save-dir " + f"{tmp_path}/{variant}"):
-        assert flag in train
+    # the printed command is one fairseq's own parser accepts, and it holds together: an update holds --batch-seqs
+    # sequences on this one device, the learning rate decays to 0 exactly at the last update, the run saves in WORK
+    args = fairseq_train_args(train)
+    assert args.batch_size * args.update_freq[0] == 512 == int(recipe_default("ssr_pretrain.sh", "batch-seqs"))
+    assert args.lr_scheduler == "polynomial_decay" and args.total_num_update == args.max_update
+    assert args.warmup_updates < args.max_update and args.save_dir == f"{tmp_path}/{variant}"
     assert f"export_hf.sh --checkpoint {tmp_path}/{variant}/checkpoint_last.pt" in printed
     assert not (tmp_path / "data").exists()  # a dry run changes nothing
 
@@ -235,7 +255,9 @@ def test_gec_fine_tunes_decodes_the_m2_test_set_and_scores_it(tmp_path, hf_init,
     assert sources[1] == "What is genetic risk ?" and len(sources) == 10
     assert len((work / "test.hyp").read_text(encoding="utf-8").splitlines()) == 10
     score = parse_m2_output((work / "m2.txt").read_text(encoding="utf-8"))
-    assert 0.0 <= score.precision <= 1.0 and 0.0 <= score.recall <= 1.0
+    again = score_files(work / "test.hyp", gold)  # what the recipe printed is M^2 of its own hypotheses
+    assert (score.precision, score.recall, score.f05) == pytest.approx((again.precision, again.recall, again.f),
+                                                                       abs=1e-4)
     assert "done already, skipped" in recipe("gec.sh", "--data", data, "--init", hf_init, "--work", work,
                                              "--test-m2", gold, *TINY_TRAIN, "--beam", 2, "--max-len-b", 5).stderr
 
@@ -260,7 +282,10 @@ def test_summarization_fine_tunes_decodes_and_scores_rouge_like_files2rouge(tmp_
     assert len((work / "test.hyp").read_text(encoding="utf-8").splitlines()) == 8
     rouge = (work / "rouge.txt").read_text(encoding="utf-8")
     scores = dict(re.findall(r"^1 (ROUGE-[12L]) Average_F: ([\d.]+)", rouge, re.M))
-    assert sorted(scores) == ["ROUGE-1", "ROUGE-2", "ROUGE-L"] and all(0 <= float(v) <= 1 for v in scores.values())
+    pairs, _ = read_pairs(work / "test.hyp", data / "test.target", False, False)
+    mean = rouge_python(pairs, ".").average  # an independent implementation of the same ROUGE (plain mean)
+    assert sorted(scores) == ["ROUGE-1", "ROUGE-2", "ROUGE-L"]
+    assert all(float(scores[m]) == pytest.approx(mean[m]["F"], abs=2e-3) for m in scores), (scores, mean)
 
     cnndm = recipe("summarization.sh", "--dataset", "cnndm", "--data", data, "--init", hf_init, "--work", work / "c",
                    env={"DRY_RUN": "1"})

@@ -1,15 +1,19 @@
 """The foundation through fairseq's own command lines: training from an HF directory lowers the loss and moves
 every parameter; a checkpoint converted by ``ssr-convert from-hf`` decodes with ``fairseq-generate``."""
 import json
+import math
 import re
 
 import pytest
 import torch
 from hf_reference import make_hf_dir
+from fairseq.data.indexed_dataset import MMapIndexedDataset
 from safetensors.torch import load_file
+from transformers import T5ForConditionalGeneration
 from test_task_data import REPO, fairseq_cli, make_parallel_data
 
 from fairseq_ssr.checkpoints import convert_from_hf
+from fairseq_ssr.data import T5Dictionary
 from fairseq_ssr.models.hf import from_hf_state_dict
 
 PLUGIN = ["--user-dir", REPO / "fairseq_ssr", "--cpu", "--task", "ssr_rewriting", "--rewrite-format", "whole"]
@@ -52,4 +56,18 @@ def test_converted_checkpoint_decodes_with_fairseq_generate(data, spm_path, tmp_
     hypotheses = re.findall(r"^H-(\d+)\t(\S+)\t", result.stdout, re.M)
     n_test = len((data / "test.raw").read_text(encoding="utf-8").splitlines())
     assert sorted(int(i) for i, _ in hypotheses) == list(range(n_test))
-    assert all(float(score) < 0 for _, score in hypotheses)
+    # the same checkpoint scores the references (--score-reference) exactly as Hugging Face's model does
+    result = fairseq_cli("fairseq-generate", data, *PLUGIN, "--path", checkpoint, "--gen-subset", "test",
+                         "--batch-size", 4, "--score-reference")
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = {int(i): float(x) for i, x in re.findall(r"^H-(\d+)\t(\S+)\t", result.stdout, re.M)}
+    hf = T5ForConditionalGeneration.from_pretrained(tmp_path / "hf").eval()
+    ds = MMapIndexedDataset(str(data / "test.src-tgt.src")), MMapIndexedDataset(str(data / "test.src-tgt.tgt"))
+    d = T5Dictionary.load(str(data / "dict.txt"))
+    for i in range(n_test):
+        src = [d.span_start(1)] + ds[0][i].tolist()[:-1] + [d.span_end(1), d.eos()]  # the 'whole' layout
+        tgt = [d.span_start(1)] + ds[1][i].tolist()
+        with torch.no_grad():
+            logits = hf(input_ids=torch.tensor([src]), decoder_input_ids=torch.tensor([[0] + tgt[:-1]])).logits[0]
+        mean = torch.log_softmax(logits, -1)[torch.arange(len(tgt)), torch.tensor(tgt)].mean() / math.log(2)
+        assert scores[i] == pytest.approx(float(mean), abs=1e-3)  # fairseq prints base-2 scores
