@@ -102,8 +102,8 @@ def test_plan_is_a_pure_function_and_later_epochs_continue_the_streams():
 def test_every_rank_sees_disjoint_batches_of_the_same_group_at_every_update(order):
     s = build_schedule(3, order, 9)
     update_freq, shards = 2, 2
-    batches, groups = plan_epoch(s, make_pass_fn({0: 4, 1: 5, 2: 6, POOL: 15}), seed=2, epoch=1, update_freq=update_freq,
-                                 num_shards=shards)
+    batches, groups = plan_epoch(s, make_pass_fn({0: 4, 1: 5, 2: 6, POOL: 15}), seed=2, epoch=1,
+                                 update_freq=update_freq, num_shards=shards)
     per_rank = [list(GroupedIterator(ShardedIterator(batches, shards, r), update_freq)) for r in range(shards)]
     assert [len(u) for u in per_rank] == [9, 9]
     for u in range(9):

@@ -6,11 +6,11 @@ import re
 
 import pytest
 import torch
-from hf_reference import make_hf_dir
 from fairseq.data.indexed_dataset import MMapIndexedDataset
+from hf_reference import make_hf_dir
 from safetensors.torch import load_file
-from transformers import T5ForConditionalGeneration
 from test_task_data import REPO, fairseq_cli, make_parallel_data
+from transformers import T5ForConditionalGeneration
 
 from fairseq_ssr.checkpoints import convert_from_hf
 from fairseq_ssr.data import T5Dictionary
