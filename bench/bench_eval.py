@@ -7,6 +7,10 @@
   them with dropped, moved and foreign words) built from the shipped public-domain novel: files2rouge's perl mode
   (ROUGE-1.5.5) and the Python mode.
 - QG metrics on a SQuAD-QG-sized test set (11,877 question pairs) built the same way, METEOR included.
+- PTB tokenization (files2rouge --tokenize) of the 11,490 raw references and summaries, one Java start each.
+- Paired bootstrap (1000 resamples): M^2 on CoNLL-2014 (the system against copying the source; annotator choice
+  rerun on every draw) and ROUGE on the 11,490 documents (two systems), after scoring.
+- Validation statistics (ssr_eval.validation): M^2 counts on CoNLL-2014, ROUGE sums on the 11,490 documents.
 
   python bench/bench_eval.py --out bench/results/eval_$(date +%F)_cpu.md
 """
@@ -25,10 +29,13 @@ sys.path.insert(0, str(REPO))
 
 from ssr_eval.m2 import score_corpus  # noqa: E402
 from ssr_eval.m2_format import read_m2  # noqa: E402
+from ssr_eval.ptb import ptb_tokenize  # noqa: E402
 from ssr_eval.qg import QGScorer  # noqa: E402
 from ssr_eval.rouge155 import rouge155  # noqa: E402
 from ssr_eval.rouge_python import rouge_python  # noqa: E402
 from ssr_eval.rouge_text import LinePair  # noqa: E402
+from ssr_eval.significance import compare_m2, compare_rouge  # noqa: E402
+from ssr_eval.validation import m2_metric, m2_stats, rouge_metric, rouge_stats  # noqa: E402
 
 CONLL = REPO / "data" / "conll14" / "official-2014.combined.m2"
 SYSTEM = REPO / "tests" / "data" / "eval" / "conll14_system.txt"
@@ -61,6 +68,37 @@ def bench_m2(rows):
         seconds, score = timed(lambda: score_corpus(hypotheses, gold))
         rows.append((f"M^2, CoNLL-2014 with {name}", "1312 sentences", seconds,
                      f"P {score.precision:.4f} R {score.recall:.4f} F0.5 {score.f:.4f}"))
+
+
+def bench_compare_and_validation(rows):
+    gold = read_m2(CONLL)
+    system = SYSTEM.read_text(encoding="utf-8").splitlines()
+    score, copy = score_corpus(system, gold), score_corpus([s.source for s in gold], gold)
+    seconds, c = timed(lambda: compare_m2(copy, score))
+    rows.append(("paired bootstrap, M^2 (system vs copying the source)", "1312 sentences, 1000 resamples", seconds,
+                 f"F0.5 difference {c.difference:+.4f} [{c.low:+.4f}, {c.high:+.4f}] p {c.p_value:.4f}"))
+    seconds, stats = timed(lambda: m2_stats(system, gold))
+    rows.append(("validation: m2_stats", "1312 sentences", seconds, f"F0.5 {m2_metric(stats):.4f}"))
+    pairs = make_pairs(11490, novel_sentences(), (3, 4), seed=0)
+    other = [LinePair(p.index, " ".join(p.summary.split()[:-3]), p.reference) for p in pairs]  # 3 words shorter
+    a, b = rouge_python(other), rouge_python(pairs)
+    seconds, comparisons = timed(lambda: compare_rouge(a, b))
+    rows.append(("paired bootstrap, ROUGE-1/2/L (after scoring)", "11,490 documents, 1000 resamples", seconds,
+                 " ".join(f"{m} {c.difference:+.4f} p {c.p_value:.4f}" for m, c in comparisons.items())))
+    seconds, stats = timed(lambda: rouge_stats([p.summary for p in pairs], [p.reference for p in pairs]))
+    rows.append(("validation: rouge_stats", "11,490 documents", seconds,
+                 " ".join(f"{m} {v:.5f}" for m, v in rouge_metric(stats).items())))
+
+
+def bench_ptb(rows):
+    lines = [" ".join(line.split()) for line in (REPO / "data" / "botchan.txt").read_text(encoding="utf-8")
+             .splitlines() if line.strip()]
+    rng = random.Random(2)
+    documents = [" ".join(rng.choice(lines) for _ in range(3)) for _ in range(11490)]
+    words = sum(len(d.split()) for d in documents)
+    seconds, tokenized = timed(lambda: ptb_tokenize(documents))
+    rows.append(("PTB tokenization (one Java start)", f"11,490 raw documents, {words:,} words", seconds,
+                 f"{sum(len(t.split()) for t in tokenized):,} tokens"))
 
 
 def novel_sentences():
@@ -126,6 +164,8 @@ def main():
     bench_m2(rows)
     bench_qg(rows)
     bench_rouge(rows, args.skip_perl)
+    bench_ptb(rows)
+    bench_compare_and_validation(rows)
     report = [f"# Evaluation scorers ({time.strftime('%Y-%m-%d')}, CPU)", "", f"Machine: {machine()}", "",
               "| scorer | input | seconds | result |", "| --- | --- | ---: | --- |"]
     report += [f"| {name} | {size} | {seconds:.2f} | {result} |" for name, size, seconds, result in rows]

@@ -3,14 +3,15 @@
 Results equal the reference m2scorer 3.2 (the CoNLL-2014 scorer): the system's edits come from the edit
 lattice (`m2_lattice`); per sentence every annotator is tried and the one that maximises the F_beta of the
 running corpus totals is kept (ties: more correct edits, then fewer proposed + beta^2 * gold, then the lower
-annotator id). Per-sentence counts are kept for significance tests.
+annotator id). Every annotator's counts of every sentence are kept, so that significance tests can recompute the
+corpus score, annotator choice included, on resampled corpora (`significance`).
 """
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
-from .m2_format import GoldEdit, GoldSentence, read_m2
+from .m2_format import MAX_SENTENCE_TOKENS, GoldEdit, GoldSentence, read_m2
 from .m2_lattice import Edit, EditLattice
-from .textio import check_same_length, read_lines
+from .textio import check_line_sizes, check_same_length, read_lines
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,16 @@ class M2Score:
     proposed: int
     gold: int
     sentences: tuple[AnnotatorCounts, ...]  # the annotator chosen for each sentence
+    annotator_counts: tuple[tuple[tuple[int, int, int], ...], ...]  # per sentence: counts of each annotator
+
+
+def precision_recall_f(correct: int, proposed: int, gold: int, beta: float) -> tuple[float, float, float]:
+    """Corpus P, R and F_beta from summed counts, as the reference computes them (P = 1 when nothing is proposed)."""
+    precision = correct / proposed if proposed else 1.0
+    recall = correct / gold if gold else 1.0
+    denominator = beta * beta * precision + recall
+    f = (1 + beta * beta) * precision * recall / denominator if denominator else 0.0
+    return precision, recall, f
 
 
 def f_beta_counts(correct: int, proposed: int, gold: int, beta: float) -> float:
@@ -107,8 +118,9 @@ def score_corpus(hypotheses: Sequence[str], gold: Sequence[GoldSentence], beta: 
     """
     if len(hypotheses) != len(gold):
         raise ValueError(f"{len(hypotheses)} hypotheses for {len(gold)} gold sentences")
+    check_line_sizes("hypothesis", hypotheses, "M^2", max_tokens=MAX_SENTENCE_TOKENS)
     totals = (0, 0, 0)
-    chosen = []
+    chosen, counts = [], []
     for index, (hypothesis, sentence) in enumerate(zip(hypotheses, gold)):
         hypothesis = hypothesis.strip()
         alternatives = sentence_alternatives(hypothesis, sentence, max_unchanged_words, ignore_whitespace_casing)
@@ -117,12 +129,8 @@ def score_corpus(hypotheses: Sequence[str], gold: Sequence[GoldSentence], beta: 
             on_sentence(index, sentence.source, hypothesis, alternatives, best)
         totals = tuple(t + x for t, x in zip(totals, best.counts))
         chosen.append(best)
-    correct, proposed, n_gold = totals
-    precision = correct / proposed if proposed else 1.0
-    recall = correct / n_gold if n_gold else 1.0
-    denominator = beta * beta * precision + recall
-    f = (1 + beta * beta) * precision * recall / denominator if denominator else 0.0
-    return M2Score(precision, recall, f, beta, correct, proposed, n_gold, tuple(chosen))
+        counts.append(tuple(alt.counts for alt in alternatives))
+    return M2Score(*precision_recall_f(*totals, beta), beta, *totals, tuple(chosen), tuple(counts))
 
 
 def score_files(system_path, gold_path, **options) -> M2Score:
@@ -130,4 +138,5 @@ def score_files(system_path, gold_path, **options) -> M2Score:
     gold = read_m2(gold_path)
     hypotheses = read_lines(system_path)
     check_same_length(system_path, hypotheses, f"{gold_path} (in sentences)", gold)
+    check_line_sizes(system_path, hypotheses, "M^2", max_tokens=MAX_SENTENCE_TOKENS)
     return score_corpus(hypotheses, gold, **options)

@@ -7,10 +7,16 @@ Blocks are separated by blank lines. Offsets are token offsets into the source. 
 "delete"; an `A -1 -1|||noop|||...` line (or any edit at -1 -1) records an annotator who changed nothing, so that
 annotator still competes for the sentence with an empty edit set. A sentence nobody annotated gets annotator 0
 with no edits. Annotators are kept in ascending id order: on a tie the reference scorer keeps the first one.
+
+A sentence has at most MAX_SENTENCE_TOKENS tokens, source and hypothesis alike: the edit lattice of a pair grows
+with the product of their lengths (two 1,000-token sentences that share no word: 1.2 GB and 28 s on 2 CPU cores),
+so a runaway line is refused instead of taking the machine's memory. CoNLL-2014's longest source sentence has 227.
 """
 from dataclasses import dataclass
 
 from .textio import decode_utf8, split_lines
+
+MAX_SENTENCE_TOKENS = 1000
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,9 @@ def _parse_block(block, path) -> GoldSentence:
     if not first.startswith("S "):
         raise ValueError(f"{path}:{lineno}: a sentence block must start with 'S <source>', got {first[:40]!r}")
     source = first[2:].strip()
+    if len(source.split(maxsplit=MAX_SENTENCE_TOKENS)) > MAX_SENTENCE_TOKENS:
+        raise ValueError(f"{path}:{lineno}: a source sentence of more than {MAX_SENTENCE_TOKENS:,} tokens; M^2 scores "
+                         f"sentences of at most {MAX_SENTENCE_TOKENS:,} tokens")
     tokens = source.split()
     annotators: dict[int, list[GoldEdit]] = {}
     for lineno, line in block[1:]:

@@ -9,6 +9,7 @@ differs from it at the 1e-4 level.
 """
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .rouge_stem import rouge_stem
 from .rouge_text import LinePair, rouge_visible, split_sentences
@@ -39,16 +40,23 @@ def files2rouge_text(line: str, eos: str = ".") -> str:
 
 
 def rouge_python(pairs: list[LinePair], eos: str = ".") -> RougeScores:
-    from rouge_score import rouge_scorer
-
     if not pairs:
         raise ValueError("no summary/reference pairs to score")
-    scorer = rouge_scorer.RougeScorer(list(METRICS.values()), tokenizer=RougeTokenizer())
-    per_document = {}
-    for p in pairs:
-        scores = scorer.score(files2rouge_text(p.reference, eos), files2rouge_text(p.summary, eos))
-        per_document[p.index] = {name: {"R": scores[key].recall, "P": scores[key].precision,
-                                        "F": scores[key].fmeasure} for name, key in METRICS.items()}
+    per_document = {p.index: document_scores(p.summary, p.reference, eos) for p in pairs}
     average = {name: {k: sum(d[name][k] for d in per_document.values()) / len(per_document) for k in "RPF"}
                for name in METRICS}
     return RougeScores(average, per_document)
+
+
+def document_scores(summary: str, reference: str, eos: str = ".") -> dict[str, dict[str, float]]:
+    """"ROUGE-1" -> {"R", "P", "F"}, ... of one summary line against its reference line."""
+    scores = _scorer().score(files2rouge_text(reference, eos), files2rouge_text(summary, eos))
+    return {name: {"R": scores[key].recall, "P": scores[key].precision, "F": scores[key].fmeasure}
+            for name, key in METRICS.items()}
+
+
+@lru_cache(maxsize=None)
+def _scorer():
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(list(METRICS.values()), tokenizer=RougeTokenizer())

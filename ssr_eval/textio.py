@@ -1,9 +1,12 @@
 """Reading scorer inputs: UTF-8 text, one segment a line, with errors that name the file and the line.
 
 Every scorer reads hypothesis and reference files the same way, so a bad file fails the same way everywhere:
-``ValueError: hyp.txt:12: not valid UTF-8`` rather than a traceback from inside a metric.
+``ValueError: hyp.txt:12: not valid UTF-8`` rather than a traceback from inside a metric. Each scorer also states the
+longest line it takes (`check_line_sizes`): their cost grows with the square of a line's length or faster, so one
+runaway line would otherwise take the machine's memory or kill a subprocess.
 """
 from pathlib import Path
+from typing import Optional
 
 
 def decode_utf8(data: bytes, path) -> str:
@@ -36,3 +39,18 @@ def check_same_length(path_a, lines_a, path_b, lines_b) -> None:
     """Parallel files must pair up line by line."""
     if len(lines_a) != len(lines_b):
         raise ValueError(f"{path_a} has {len(lines_a)} lines but {path_b} has {len(lines_b)}: they must pair up")
+
+
+def check_line_sizes(path, lines, scorer: str, max_tokens: Optional[int] = None,
+                     max_chars: Optional[int] = None) -> None:
+    """Refuse the first line with more than `max_tokens` whitespace-separated tokens or `max_chars` characters.
+
+    Counting stops at the bound, so a 10 MB line costs no more to refuse than a short one.
+    """
+    for number, line in enumerate(lines, start=1):
+        if max_chars is not None and len(line) > max_chars:
+            raise ValueError(f"{path}:{number}: a line of {len(line):,} characters; {scorer} scores lines of at most "
+                             f"{max_chars:,} characters")
+        if max_tokens is not None and len(line.split(maxsplit=max_tokens)) > max_tokens:
+            raise ValueError(f"{path}:{number}: a line of more than {max_tokens:,} tokens; {scorer} scores lines of at "
+                             f"most {max_tokens:,} tokens")

@@ -4,6 +4,8 @@ Expected values of the small cases are derived by hand from the algorithm (Dahlm
 reference's documented rules (README of m2scorer 3.2); each was also confirmed by running the reference scorer as a
 black box. The CoNLL-2014 expectations are the reference scorer's output on the same files.
 """
+import re
+import resource
 import subprocess
 import sys
 import time
@@ -14,11 +16,12 @@ import pytest
 from ssr_eval.cli import m2scorer
 from ssr_eval import m2_lattice
 from ssr_eval.m2 import score_corpus, score_files
-from ssr_eval.m2_format import parse_m2, read_m2
+from ssr_eval.m2_format import MAX_SENTENCE_TOKENS, parse_m2, read_m2
 
 REPO = Path(__file__).resolve().parents[1]
 CONLL = REPO / "data" / "conll14" / "official-2014.combined.m2"
 DATA = REPO / "tests" / "data" / "eval"
+M2SCORER = str(Path(sys.executable).parent / "m2scorer")
 
 
 def counts(score):
@@ -217,3 +220,82 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
         m2scorer.main([str(tmp_path / "system.txt"), str(tmp_path / "gold.m2")])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.startswith(f"m2scorer: error: {tmp_path / 'system.txt'} has 1 lines")
+
+
+def run_limited(command, memory_bytes):
+    """Run a command with its address space capped (a runaway allocation fails instead of taking the machine)."""
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    return subprocess.run(command, capture_output=True, text=True, preexec_fn=cap, timeout=300)
+
+
+def test_cli_refuses_a_10_mb_line_in_bounded_memory(tmp_path):
+    (tmp_path / "gold.m2").write_text(README_GOLD)
+    (tmp_path / "system.txt").write_text(README_SYSTEM[0] + "\n" + "we go to school . " * 600_000 + "\n"
+                                         + README_SYSTEM[2] + "\n")
+    assert (tmp_path / "system.txt").stat().st_size > 10_000_000
+    run = run_limited([M2SCORER, str(tmp_path / "system.txt"), str(tmp_path / "gold.m2")], 1 << 30)
+    assert run.returncode == 2
+    assert run.stderr == (f"m2scorer: error: {tmp_path / 'system.txt'}:2: a line of more than 1,000 tokens; M^2 "
+                          f"scores lines of at most 1,000 tokens\n")
+
+
+@pytest.mark.parametrize("tokens, ok", [(MAX_SENTENCE_TOKENS, True), (MAX_SENTENCE_TOKENS + 1, False)])
+def test_cli_scores_a_line_at_the_bound_and_refuses_one_more_token(tmp_path, tokens, ok):
+    (tmp_path / "gold.m2").write_text(README_GOLD)
+    hypothesis = " ".join(["the dog ."] * (tokens // 3) + ["dog"] * (tokens % 3))
+    (tmp_path / "system.txt").write_text("\n".join([README_SYSTEM[0], hypothesis, README_SYSTEM[2]]) + "\n")
+    run = subprocess.run([M2SCORER, str(tmp_path / "system.txt"), str(tmp_path / "gold.m2")], capture_output=True,
+                         text=True)
+    if ok:
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.startswith("Precision   : ")
+    else:
+        assert run.returncode == 2 and run.stderr.startswith(f"m2scorer: error: {tmp_path / 'system.txt'}:2: a line")
+
+
+def test_gold_source_over_the_bound_names_its_line(tmp_path):
+    (tmp_path / "gold.m2").write_text("S a b\n\nS " + "x " * (MAX_SENTENCE_TOKENS + 1) + "\n")
+    with pytest.raises(ValueError, match=r"gold.m2:3: a source sentence of more than 1,000 tokens"):
+        read_m2(tmp_path / "gold.m2")
+
+
+def compare_rows(stdout):
+    """(baseline, system, difference, low, high, p) of the F row of --compare's table."""
+    m = re.search(r"^F_0.5\s+(\S+)\s+(\S+)\s+(\S+)\s+\[(\S+), (\S+)\]\s+(\S+)$", stdout, re.M)
+    return tuple(float(x) for x in m.groups())
+
+
+def test_compare_identical_systems_and_a_system_against_copying_its_input(tmp_path):
+    # the first 300 sentences of the CoNLL-2014 test set
+    (tmp_path / "gold.m2").write_text("\n\n".join(CONLL.read_text().split("\n\n")[:300]) + "\n\n")
+    (tmp_path / "system.txt").write_text("".join((DATA / "conll14_system.txt").read_text().splitlines(True)[:300]))
+    (tmp_path / "same.txt").write_bytes((tmp_path / "system.txt").read_bytes())
+    (tmp_path / "copy.txt").write_text("".join(s.source + "\n" for s in read_m2(tmp_path / "gold.m2")))
+    score = score_files(tmp_path / "system.txt", tmp_path / "gold.m2")
+    files = [str(tmp_path / "system.txt"), str(tmp_path / "gold.m2")]
+    same = subprocess.run([M2SCORER, "--compare", str(tmp_path / "same.txt"), *files],
+                          capture_output=True, text=True, check=True).stdout
+    assert same.splitlines()[2] == f"F_0.5       : {score.f:.4f}"
+    assert compare_rows(same) == (round(score.f, 4), round(score.f, 4), 0, 0, 0, 1)
+    assert "paired bootstrap over 300 sentences, 1000 resamples, seed 1" in same
+    copy = subprocess.run([M2SCORER, "--compare", str(tmp_path / "copy.txt"), "--resamples", "200", "--seed", "7",
+                           *files], capture_output=True, text=True, check=True).stdout
+    baseline, f, difference, low, high, p = compare_rows(copy)
+    assert (baseline, f, difference) == (0, round(score.f, 4), round(score.f, 4))
+    assert 0.5 < low < difference < high < 0.9 and p == round(1 / 201, 4)
+    assert "200 resamples, seed 7" in copy
+
+
+def test_compare_bad_input_is_one_line(tmp_path):
+    (tmp_path / "gold.m2").write_text(README_GOLD)
+    (tmp_path / "system.txt").write_text("\n".join(README_SYSTEM) + "\n")
+    (tmp_path / "short.txt").write_text("one line\n")
+    run = subprocess.run([M2SCORER, "--compare", str(tmp_path / "short.txt"), str(tmp_path / "system.txt"),
+                          str(tmp_path / "gold.m2")], capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr == (f"m2scorer: error: {tmp_path / 'short.txt'} has 1 lines but {tmp_path / 'gold.m2'} (in "
+                          f"sentences) has 3: they must pair up\n")
+    run = subprocess.run([M2SCORER, "--compare", str(tmp_path / "short.txt"), "--resamples", "0",
+                          str(tmp_path / "system.txt"), str(tmp_path / "gold.m2")], capture_output=True, text=True)
+    assert run.returncode == 2 and run.stderr.splitlines()[-1].endswith("must be at least 1, got 0")

@@ -1,12 +1,18 @@
-"""Question generation metrics: BLEU checked against counts derived by hand, METEOR and CIDEr run offline."""
+"""Question generation metrics: BLEU checked against counts derived by hand, METEOR and CIDEr run offline, METEOR
+equal to pycocoevalcap's, a line size bound, and no hang when METEOR's Java dies."""
 import math
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from ssr_eval.qg import QGScorer, qg_items, read_qg_files
+from ssr_eval.qg import MAX_LINE_CHARS, QGScorer, qg_items, read_qg_files
+
+QG_EVAL = str(Path(sys.executable).parent / "ssr-qg-eval")
 
 HYPOTHESES = ["What is the capital of France ?", "who wrote the book ?"]
 REFERENCES = ["what is the capital of france ?", "who is the author of the book ?"]
@@ -73,8 +79,81 @@ def test_bad_files(tmp_path):
 def test_cli_without_meteor(tmp_path):
     (tmp_path / "hyp.txt").write_text("\n".join(HYPOTHESES) + "\n")
     (tmp_path / "ref.txt").write_text("\n".join(REFERENCES) + "\n")
-    command = [str(Path(sys.executable).parent / "ssr-qg-eval"), str(tmp_path / "hyp.txt"), str(tmp_path / "ref.txt"),
-               "--no-meteor"]
+    command = [QG_EVAL, str(tmp_path / "hyp.txt"), str(tmp_path / "ref.txt"), "--no-meteor"]
     lines = subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"]
     assert lines[0] == "Bleu_1: 0.71390"
+
+
+def test_meteor_gives_pycocoevalcap_numbers(scorer):
+    from pycocoevalcap.meteor.meteor import Meteor as CocoMeteor
+
+    # pooled references (lines 2 and 4 share a sentence), a doubled space and '|||' that pycocoevalcap cleans, a
+    # non-ASCII letter
+    hypotheses = ["What is the capital of France ?", "who wrote the  book ?", "where is the cafe ?",
+                  "who ||| wrote it ?"]
+    references = ["what is the capital of france ?", "who is the author of the book ?", "where is the caf\u00e9 ?",
+                  "who wrote it ?"]
+    sources = ["Paris is the capital .", "The book is old .", "The caf\u00e9 is open .", "The book is old ."]
+    coco = CocoMeteor()
+    try:
+        gts, res = qg_items(hypotheses, references, sources)[::-1]
+        expected = coco.compute_score(gts, res)[0]
+    finally:
+        coco.meteor_p.kill()
+        coco.meteor_p.wait()
+    assert scorer.score(hypotheses, references, sources)["METEOR"] == expected
+    assert 0 < expected < 1
+
+
+def test_a_question_at_the_bound_still_scores(scorer):
+    # a runaway hypothesis that repeats its reference, as long as a line may be
+    reference = "what is the capital of france ?"
+    hypothesis = ((reference + " ") * 40)[:MAX_LINE_CHARS]
+    scores = scorer.score([hypothesis, "who wrote the book ?"], [reference, "who wrote the book ?"])
+    assert 0 < scores["METEOR"] < 1 and scores["Bleu_1"] < 0.1
+
+
+def test_cli_refuses_a_100_kb_line_before_starting_java(tmp_path):
+    # this line used to exhaust METEOR's heap, and the command then hung until killed
+    (tmp_path / "hyp.txt").write_text(" ".join(["what is the capital of france ?"] * 3300) + "\nwho wrote it ?\n")
+    (tmp_path / "ref.txt").write_text("what is the capital of france ?\nwho wrote the book ?\n")
+    run = subprocess.run([QG_EVAL, str(tmp_path / "hyp.txt"), str(tmp_path / "ref.txt")], capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr == (f"ssr-qg-eval: error: {tmp_path / 'hyp.txt'}:1: a line of 105,599 characters; ssr-qg-eval "
+                          f"scores lines of at most 1,000 characters\n")
+
+
+def children(pid):
+    """Process ids whose parent is `pid` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def test_cli_exits_in_one_line_when_meteors_java_dies(tmp_path):
+    (tmp_path / "hyp.txt").write_text("\n".join(HYPOTHESES) + "\n")
+    (tmp_path / "ref.txt").write_text("\n".join(REFERENCES) + "\n")
+    cli = subprocess.Popen([QG_EVAL, str(tmp_path / "hyp.txt"), str(tmp_path / "ref.txt")], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (java := children(cli.pid)) and time.monotonic() < deadline and cli.poll() is None:
+            time.sleep(0.05)
+        assert java, "ssr-qg-eval started no METEOR process"
+        os.kill(java[0], signal.SIGKILL)  # as the kernel's OOM killer would
+        out, err = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    assert cli.returncode == 2 and out == ""
+    assert err == f"ssr-qg-eval: error: {tmp_path / 'hyp.txt'}:1: METEOR's Java process died (killed by signal 9)\n"

@@ -1,8 +1,9 @@
-"""ROUGE as files2rouge computes it (ROUGE-1.5.5 perl) and the fast Python mode.
+"""ROUGE as files2rouge computes it (ROUGE-1.5.5 perl), the fast Python mode, PTB tokenization and --compare.
 
 Scores of the small cases are counted by hand (ROUGE lowercases, keeps alphanumeric tokens, Porter-stems tokens
 longer than 3 characters; ROUGE-1.5.5 prints 5 decimals). The perl-mode check runs the official script directly on
-SEE files written here from files2rouge's documented format.
+SEE files written here from files2rouge's documented format; the --tokenize check runs the Stanford tokenizer by
+hand as BART's fairseq README does.
 """
 import random
 import re
@@ -13,12 +14,60 @@ from pathlib import Path
 import pytest
 
 from ssr_eval.cli import files2rouge
+from ssr_eval.ptb import PTB_JAR, ptb_tokenize
 from ssr_eval.rouge155 import ROUGE_HOME, rouge155
 from ssr_eval.rouge_python import rouge_python
 from ssr_eval.rouge_stem import rouge_stem
-from ssr_eval.rouge_text import LinePair, read_pairs, split_sentences
+from ssr_eval.rouge_text import MAX_LINE_TOKENS, LinePair, read_pairs, split_sentences
 
 REPO = Path(__file__).resolve().parents[1]
+FILES2ROUGE = str(Path(sys.executable).parent / "files2rouge")
+
+# (reference, system summary): raw news-style text as a summarizer reads and writes it, several sentences each,
+# the summary's sentences in another order than the reference's, as CNN/DM highlights and summaries often are.
+NEWS = [
+    ("The Federal Reserve kept interest rates unchanged on Wednesday. Chair Jerome Powell said inflation was "
+     "\"still too high\" but easing. U.S. stocks rose 1.2% after the decision, led by technology shares.",
+     "U.S. stocks climbed 1.2% on Wednesday, with technology shares leading the gains. The Federal Reserve left "
+     "rates where they were. Powell said inflation remained \"too high\" even as it eased."),
+    ("About 2,000 people were evacuated as a wildfire burned near Athens for a third day. Greece's prime minister "
+     "cut short a trip abroad (he had been in Brussels). He blamed \"criminal negligence\" for the blaze.",
+     "Greece's prime minister blamed \"criminal negligence\" for a wildfire near Athens. The fire, now in its "
+     "third day, forced some 2,000 people from their homes. He returned early from Brussels."),
+    ("A 12-year-old girl from Leeds has won a \u00a35,000 national science prize. Her invention, a low-cost water "
+     "filter, costs less than \u00a33 to make. Judges said it could help families in rural Kenya.",
+     "Judges said the filter could help rural families in Kenya. A Leeds schoolgirl, 12, won the \u00a35,000 prize "
+     "for a cheap water filter. It costs under \u00a33 to build."),
+    ("Apple's new iPhone will cost $999 in the U.S. and \u20ac1,199 in Europe. Pre-orders open on Friday. The phone "
+     "goes on sale on Sept. 22, the company said.",
+     "The new iPhone goes on sale Sept. 22 and pre-orders start Friday. It will cost $999 in the U.S., Apple "
+     "said. In Europe the price is \u20ac1,199."),
+    ("\u201cWe\u2019re not done yet,\u201d the coach said after Saturday\u2019s 3-1 win. His team hasn\u2019t "
+     "lost since March. They face Real Madrid at 8 p.m. on Tuesday.",
+     "The team, unbeaten since March, beat its rivals 3-1 on Saturday. \u201cWe\u2019re not done yet,\u201d said "
+     "the coach. Real Madrid is next, on Tuesday at 8 p.m."),
+    ("Heavy rain flooded parts of Mumbai on Monday, halting trains and closing schools. At least 14 people died, "
+     "officials said. The weather office warned of more rain until Thursday.",
+     "At least 14 people were killed as floods hit Mumbai, officials said. Trains stopped and schools shut on "
+     "Monday. More heavy rain is expected through Thursday, forecasters warned."),
+    ("NASA's Artemis rocket lifted off from Florida at 1:47 a.m. The uncrewed Orion capsule will orbit the moon "
+     "and return in 25 days. It is the agency's first moon mission since 1972.",
+     "The launch is NASA's first moon mission since Apollo 17 in 1972. An uncrewed Orion capsule lifted off from "
+     "Florida before dawn. It will circle the moon and come back after 25 days."),
+    ("The company will cut 1,200 jobs, or about 8% of its staff, by the end of the year. Its shares fell 4% in "
+     "early trading. The chief executive said the cuts were \"painful but necessary\".",
+     "Shares dropped 4% after the firm said it would eliminate 1,200 jobs. The cuts amount to roughly 8% of the "
+     "workforce. The CEO called them \"painful but necessary.\""),
+]
+
+
+@pytest.fixture
+def news(tmp_path):
+    """(reference file, summary file) of NEWS."""
+    reference, summary = tmp_path / "test.target", tmp_path / "test.hypo"
+    reference.write_text("".join(r + "\n" for r, _ in NEWS), encoding="utf-8")
+    summary.write_text("".join(h + "\n" for _, h in NEWS), encoding="utf-8")
+    return reference, summary
 
 
 def pairs_of(summaries, references):
@@ -173,3 +222,128 @@ def test_cli_errors_exit_2_without_traceback(tmp_path, capsys):
     with pytest.raises(SystemExit):
         files2rouge.main([str(tmp_path / "ref.txt"), str(tmp_path / "sum.txt"), "-m"])
     assert "deprecated" in capsys.readouterr().err
+
+
+def ptb_by_hand(path, *options):
+    """`cat FILE | java edu.stanford.nlp.process.PTBTokenizer -ioFileList -preserveLines > FILE.tokenized`"""
+    out = path.with_name(path.name + ".tokenized" + "".join(options))
+    with open(path, "rb") as stdin, open(out, "wb") as stdout:
+        subprocess.run(["java", "-cp", str(PTB_JAR), "edu.stanford.nlp.process.PTBTokenizer", "-ioFileList",
+                        "-preserveLines", *options], stdin=stdin, stdout=stdout, stderr=subprocess.DEVNULL, check=True)
+    return out
+
+
+def files2rouge_scores(*args):
+    """What the command prints, without the line that times it."""
+    lines = subprocess.run([FILES2ROUGE, *map(str, args)], capture_output=True, text=True, check=True).stdout
+    return [line for line in lines.splitlines() if not line.startswith("Elapsed time")]
+
+
+def test_tokenize_scores_what_ptb_by_hand_then_files2rouge_scores(news):
+    reference, summary = news
+    by_hand = files2rouge_scores(ptb_by_hand(reference), ptb_by_hand(summary))
+    assert files2rouge_scores(reference, summary, "--tokenize") == by_hand
+    assert any(line.startswith("1 ROUGE-L Average_F") for line in by_hand)
+    assert files2rouge_scores(reference, summary, "--tokenize", "--python") == files2rouge_scores(
+        ptb_by_hand(reference), ptb_by_hand(summary), "--python")
+    # BART's recipe does not lowercase: ROUGE lowercases by itself, so -lowerCase would change no number
+    assert files2rouge_scores(ptb_by_hand(reference, "-lowerCase"), ptb_by_hand(summary, "-lowerCase")) == by_hand
+
+
+def test_raw_text_is_one_sentence_to_rouge_l(news):
+    # Without " ." files2rouge sees one sentence per summary, and ROUGE-L is the LCS of whole summaries, which the
+    # reordered sentences cut short; tokenized, ROUGE-L is summary-level over 3 sentences each. ROUGE-1/2 hardly
+    # move: ROUGE splits words at punctuation either way ("lrb"/"rrb" and "'s" splits are all that change).
+    reference, summary = news
+    raw_pairs, tokenized_pairs = read_pairs(summary, reference)[0], read_pairs(summary, reference, tokenize=True)[0]
+    assert {len(split_sentences(p.reference)) for p in raw_pairs} == {1}
+    assert {len([s for s in split_sentences(p.reference) if s]) for p in tokenized_pairs} == {3}
+    raw, tokenized = rouge155(raw_pairs).average, rouge155(tokenized_pairs).average
+    assert tokenized["ROUGE-L"]["F"] - raw["ROUGE-L"]["F"] > 0.2  # 0.34206 -> 0.59697
+    for metric in ("ROUGE-1", "ROUGE-2"):
+        assert abs(tokenized[metric]["F"] - raw[metric]["F"]) < 0.01
+
+
+def test_ptb_tokenizer_as_bart_runs_it():
+    lines = ['He said (quietly) "no."', "It costs $5.", "", "a\vb\u2028c", "Don't stop"]
+    assert ptb_tokenize(lines) == ["He said -LRB- quietly -RRB- `` no . ''", "It costs $ 5 .", "", "a b c",
+                                   "Do n't stop"]
+
+
+@pytest.mark.parametrize("extra, ok", [(0, True), (1, False)])
+def test_a_line_over_the_bound_is_refused(tmp_path, extra, ok):
+    # files2rouge: ROUGE-L of a line without " ." is one table of its length times the reference's
+    words = (REPO / "data" / "botchan.txt").read_text(encoding="utf-8").split()
+    (tmp_path / "ref.txt").write_text("the cat sat on the mat .\nhe read a book .\n")
+    (tmp_path / "sum.txt").write_text("the cat sat .\n" + " ".join(words[:MAX_LINE_TOKENS + extra]) + "\n")
+    run = subprocess.run([FILES2ROUGE, str(tmp_path / "ref.txt"), str(tmp_path / "sum.txt")], capture_output=True,
+                         text=True)
+    if ok:
+        assert run.returncode == 0 and "ROUGE-L Average_F" in run.stdout
+    else:
+        assert run.returncode == 2
+        assert run.stderr == (f"files2rouge: error: {tmp_path / 'sum.txt'}:2: a line of more than 4,000 tokens; ROUGE "
+                              f"scores lines of at most 4,000 tokens\n")
+
+
+def documents(count, seed=0):
+    """(input, reference, system summary) from the shipped novel: a 12-sentence passage, 3 of its sentences, and
+    those sentences with a few words dropped."""
+    sentences = [" ".join(re.findall(r"\w+|[^\w\s]", s)) + " ." for s in re.split(
+        r"(?<=[.!?])\s+", " ".join((REPO / "data" / "botchan.txt").read_text(encoding="utf-8").split()))
+        if len(s.split()) > 6]
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        k = rng.randrange(len(sentences) - 12)
+        passage = sentences[k:k + 12]
+        reference = " ".join(rng.sample(passage, 3))
+        summary = " ".join(w for w in reference.split() if rng.random() > 0.15)
+        out.append((" ".join(passage), reference, summary))
+    return out
+
+
+def compare_rows(stdout):
+    """metric -> (baseline, system, difference, low, high, p) from the printed table."""
+    rows = {}
+    for line in stdout.splitlines():
+        m = re.fullmatch(r"(ROUGE-\S+ F|F_\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+\[(\S+), (\S+)\]\s+(\S+)", line)
+        if m:
+            rows[m[1]] = tuple(float(x) for x in m.groups()[1:])
+    return rows
+
+
+def test_compare_identical_systems_and_a_system_against_copying_its_input(tmp_path):
+    docs = documents(30)
+    for name, column in (("input.txt", 0), ("ref.txt", 1), ("sum.txt", 2)):
+        (tmp_path / name).write_text("".join(d[column] + "\n" for d in docs))
+    (tmp_path / "same.txt").write_text((tmp_path / "sum.txt").read_text())
+    run = subprocess.run([FILES2ROUGE, str(tmp_path / "ref.txt"), str(tmp_path / "sum.txt"), "--compare",
+                          str(tmp_path / "same.txt")], capture_output=True, text=True, check=True)
+    rows = compare_rows(run.stdout)
+    assert set(rows) == {"ROUGE-1 F", "ROUGE-2 F", "ROUGE-L F"}
+    for baseline, system, difference, low, high, p in rows.values():
+        assert baseline == system and (difference, low, high, p) == (0, 0, 0, 1)
+    assert "paired bootstrap over 30 documents, 1000 resamples, seed 1" in run.stdout
+    # the whole passage as the summary: every reference word is there, but 4x as many others
+    run = subprocess.run([FILES2ROUGE, str(tmp_path / "ref.txt"), str(tmp_path / "sum.txt"), "--compare",
+                          str(tmp_path / "input.txt")], capture_output=True, text=True, check=True)
+    rows = compare_rows(run.stdout)
+    python = rouge_python(read_pairs(tmp_path / "sum.txt", tmp_path / "ref.txt")[0]).average
+    for metric, (baseline, system, difference, low, high, p) in rows.items():
+        assert system == round(python[metric.split()[0]]["F"], 4)
+        assert 0 < low < difference < high and p < 0.01, metric
+
+
+def test_compare_bad_input_is_one_line(tmp_path):
+    (tmp_path / "ref.txt").write_text("a b .\nc d .\n")
+    (tmp_path / "sum.txt").write_text("a b .\nc .\n")
+    (tmp_path / "base.txt").write_text("a b .\n")
+    run = subprocess.run([FILES2ROUGE, str(tmp_path / "ref.txt"), str(tmp_path / "sum.txt"), "--compare",
+                          str(tmp_path / "base.txt")], capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr == (f"files2rouge: error: {tmp_path / 'base.txt'} has 1 lines but {tmp_path / 'ref.txt'} "
+                          f"has 2: they must pair up\n")
+    run = subprocess.run([FILES2ROUGE, str(tmp_path / "ref.txt"), str(tmp_path / "sum.txt"), "--compare",
+                          str(tmp_path / "missing.txt")], capture_output=True, text=True)
+    assert run.returncode == 2 and len(run.stderr.splitlines()) == 1 and "missing.txt" in run.stderr

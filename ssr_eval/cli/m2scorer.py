@@ -1,6 +1,9 @@
 """``m2scorer``: MaxMatch (M^2) precision, recall and F_beta of a GEC system, command-line compatible with the
-CoNLL-2014 reference scorer (m2scorer 3.2) and giving the same numbers, in seconds."""
+CoNLL-2014 reference scorer (m2scorer 3.2) and giving the same numbers, in seconds. ``--compare BASELINE`` tests
+whether SYSTEM's F_beta differs from BASELINE's by a paired bootstrap over sentences."""
 import argparse
+
+from ssr_eval.cli.compare import add_compare_arguments
 
 
 def main(argv=None):
@@ -14,16 +17,24 @@ def main(argv=None):
     parser.add_argument("--beta", type=float, default=0.5, metavar="B", help="F-measure beta (default 0.5)")
     parser.add_argument("--ignore_whitespace_casing", action="store_true",
                         help="drop system edits that only change whitespace or casing")
+    add_compare_arguments(parser, "sentences")
     args = parser.parse_args(argv)
+    verbose = args.verbose or args.very_verbose
+    if args.compare and verbose:
+        parser.error("--compare prints a comparison, not per-sentence edits: drop --verbose")
 
     from ssr_eval.m2 import score_files
 
-    verbose = args.verbose or args.very_verbose
+    options = dict(beta=args.beta, max_unchanged_words=args.max_unchanged_words,
+                   ignore_whitespace_casing=args.ignore_whitespace_casing)
     try:
-        score = score_files(args.system, args.source_gold, beta=args.beta,
-                            max_unchanged_words=args.max_unchanged_words,
-                            ignore_whitespace_casing=args.ignore_whitespace_casing,
-                            on_sentence=_print_sentence if verbose else None)
+        score = score_files(args.system, args.source_gold, on_sentence=_print_sentence if verbose else None,
+                            **options)
+        if args.compare:
+            from ssr_eval.significance import compare_m2, comparison_table
+
+            baseline = score_files(args.compare, args.source_gold, **options)
+            comparison = compare_m2(baseline, score, resamples=args.resamples, seed=args.seed)
     except (ValueError, OSError) as e:
         parser.exit(2, f"m2scorer: error: {e}\n")
     if verbose:
@@ -32,6 +43,9 @@ def main(argv=None):
     print(f"Precision   : {score.precision:.4f}")
     print(f"Recall      : {score.recall:.4f}")
     print(f"F_{score.beta:.1f}       : {score.f:.4f}")
+    if args.compare:
+        print()
+        print(comparison_table({f"F_{score.beta:.1f}": comparison}, args.compare, args.system))
 
 
 def _print_sentence(index, source, hypothesis, alternatives, chosen):

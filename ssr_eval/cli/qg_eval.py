@@ -13,17 +13,21 @@ def main(argv=None):
     parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (no Java needed)")
     args = parser.parse_args(argv)
 
+    from ssr_eval.meteor import MeteorDied
     from ssr_eval.qg import QGScorer, read_qg_files
 
     try:
         hypotheses, references, sources = read_qg_files(args.hypotheses, args.references, args.sources)
-    except (ValueError, OSError) as e:
+        scorer = QGScorer(meteor=not args.no_meteor)
+        try:
+            scores = scorer.score(hypotheses, references, sources)
+        finally:
+            scorer.close()
+    except MeteorDied as died:
+        where = f"{args.hypotheses}:{died.item + 1}: " if died.item is not None else ""
+        parser.exit(2, f"ssr-qg-eval: error: {where}{died}\n")
+    except (ValueError, OSError, RuntimeError) as e:
         parser.exit(2, f"ssr-qg-eval: error: {e}\n")
-    scorer = QGScorer(meteor=not args.no_meteor)
-    try:
-        scores = scorer.score(hypotheses, references, sources)
-    finally:
-        scorer.close()
     for name, value in scores.items():
         print(f"{name}: {value:.5f}")
 
