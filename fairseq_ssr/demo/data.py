@@ -9,8 +9,9 @@ Layout of ``OUT`` (every file plain text, one item a line)::
     gec/test.src, gec/test.m2    erroneous test sentences and their gold edits; gec/test.tgt the correct ones
     stats.json                   what was made: paragraphs, tokens, sentences and edits per split and type
 
-GEC sentences come from the held-out end of the book only. ``stats.json`` is written last; a rerun with the same
-text and settings finds it and does nothing.
+GEC test and validation sentences come from the held-out end of the book, which no model sees before; the GEC
+training pairs are made from every other sentence of the book. ``stats.json`` is written last; a rerun with the
+same text and settings finds it and does nothing.
 """
 import json
 import os
@@ -51,14 +52,16 @@ def prepare(text_path: str, out_dir: str, cfg: DemoDataConfig) -> dict:
     train_sentencepiece([os.path.join(out_dir, "pretrain.txt")], os.path.join(out_dir, "spiece"), cfg.vocab_size)
 
     sentences = heldout_sentences(heldout, cfg.min_tokens, cfg.max_tokens)
-    need = cfg.test_sentences + cfg.valid_sentences + 1
+    need = cfg.test_sentences + cfg.valid_sentences
     if len(sentences) < need:
         raise ValueError(f"{len(sentences)} held-out sentences of {cfg.min_tokens}-{cfg.max_tokens} tokens, "
                          f"need at least {need}: raise the held-out share or lower the test/valid sizes")
     random.Random(cfg.errors.seed).shuffle(sentences)
     test = sentences[:cfg.test_sentences]
-    valid = sentences[cfg.test_sentences:cfg.test_sentences + cfg.valid_sentences]
-    train = sentences[cfg.test_sentences + cfg.valid_sentences:]
+    valid = sentences[cfg.test_sentences:need]
+    # GEC training text: every other sentence of the book, the pre-training part included (downstream training text
+    # need not be new to a pre-trained model, and a tiny model needs every pair it can get); the test is unseen
+    train = sentences[need:] + heldout_sentences(pretrain, cfg.min_tokens, cfg.max_tokens)
     maker = ErrorMaker(cfg.errors)
     gec = os.path.join(out_dir, "gec")
     stats = {

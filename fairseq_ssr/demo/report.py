@@ -106,10 +106,29 @@ def _data_section(work: str) -> List[str]:
         groups = ssr.get("groups", {})
         cells = "; ".join(f"g{g['group']}: {g['size']} ({g['min']:.1f}-{g['max']:.1f})"
                           for g in groups.get("groups", []))
-        out.append(f"| curriculum groups | by {groups.get('score')}: {cells} |")
+        out.append(f"| curriculum groups | by {groups.get('score')}: {cells}; correlation of score and example "
+                   f"length {groups.get('score_length_correlation')} |")
     cont = read_json(os.path.join(work, "pretrain", "data", "t5cont", "stats.json"))
     if cont:
         out.append(f"| T5-cont data | the same masked examples as infilling pairs: {_examples(cont)} |")
+    out.append("")
+    if ssr and ssr.get("groups", {}).get("groups"):
+        out += _groups_table(ssr["groups"])
+    return out
+
+
+def _groups_table(groups: dict) -> List[str]:
+    """What each curriculum group holds: the difficulty the curriculum orders by, next to length."""
+    out = [f"What the curriculum groups hold (score {groups['score']}; correlation of score and example length over "
+           f"the training examples: {groups.get('score_length_correlation')}):", "",
+           "| group | examples | score range | mean example length | mean spans | mean imperfect-span length | "
+           "mean per-token loss | validation examples |", "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+    valid = groups.get("valid_per_group") or []
+    for g in groups["groups"]:
+        k = g["group"]
+        out.append(f"| g{k} | {g['size']} | {g['min']:.1f}-{g['max']:.1f} | {g.get('mean_example_tokens')} | "
+                   f"{g.get('mean_spans')} | {g.get('mean_imperfect_span_tokens')} | {g.get('mean_token_nll')} | "
+                   f"{valid[k] if k < len(valid) else '-'} |")
     return out + [""]
 
 
@@ -158,8 +177,26 @@ def _gec_section(work: str) -> List[str]:
         out.append(f"| input copied unchanged | {copy.precision:.4f} | {copy.recall:.4f} | {copy.f05:.4f} | {exact} |")
     out += ["", "M^2 credits every gold edit that a hypothesis contains, also when the hypothesis strays from its "
             "source elsewhere (a dropped duplicate is a correct deletion whatever follows): read P/R/F with the "
-            "exact-match share and the examples below."]
+            "exact-match share and the examples below.", ""]
+    out += _significance(work)
     return out + [""]
+
+
+def _significance(work: str) -> List[str]:
+    """SSR against T5-cont: the F0.5 difference with a paired bootstrap interval over the test sentences."""
+    from ssr_eval.m2 import score_files
+    from ssr_eval.significance import compare_m2
+
+    paths = {name: os.path.join(work, "gec", name, "test.hyp") for name in ("t5cont", "ssr")}
+    gold_path = os.path.join(work, "data", "gec", "test.m2")
+    if not all(os.path.exists(p) for p in [*paths.values(), gold_path]):
+        return []
+    scores = {name: score_files(path, gold_path) for name, path in paths.items()}
+    c = compare_m2(scores["t5cont"], scores["ssr"], resamples=1000, seed=1)
+    verdict = ("the interval excludes 0: the difference is unlikely to be noise" if c.low > 0 or c.high < 0
+               else "the interval holds 0: on this test set the two systems cannot be told apart")
+    return [f"SSR - T5-cont, F0.5: {c.difference:+.4f}, 95% interval [{c.low:+.4f}, {c.high:+.4f}], p = "
+            f"{c.p_value:.3f} (paired bootstrap over {c.units} test sentences, {c.resamples} resamples): {verdict}."]
 
 
 def _exact_share(hypotheses: str, references: str) -> str:
