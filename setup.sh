@@ -22,8 +22,11 @@ fi
 
 set -x
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
+# the known-good torch for this machine first (the CPU build lies on local disk); setup.py's range then keeps it.
+# A venv that already has a torch (another CUDA build, say) keeps that one; TORCH=... picks another.
+.venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install -q "${TORCH:-torch==2.13.0}"
 .venv/bin/pip install -q -e '.[test]'
 # ve-fairseq requires torchaudio, and pip picks a build made for another torch: it fails to load and makes
-# `import transformers` die. fairseq's text tasks never import it, so it goes.
+# transformers' models fail to import. fairseq's text tasks never import it, so it goes.
 .venv/bin/pip uninstall -q -y torchaudio 2>/dev/null || true
-.venv/bin/python -c "import fairseq, transformers, fairseq_ssr; print('fairseq', fairseq.__version__, '| transformers', transformers.__version__, '| fairseq_ssr ok')"
+.venv/bin/python -c "import fairseq_ssr, fairseq, transformers; print('fairseq', fairseq.__version__, '| transformers', transformers.__version__, '| fairseq_ssr ok')"

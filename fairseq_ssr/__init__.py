@@ -11,4 +11,8 @@ import warnings
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 warnings.filterwarnings("ignore", message="Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD detected")
 
+from .environment import check_torchaudio, import_fairseq_quietly  # noqa: E402
+
+import_fairseq_quietly()
+check_torchaudio()
 from . import criterions, models, tasks  # noqa: E402,F401  (registration; fairseq does not auto-import criterions)

@@ -3,50 +3,54 @@
 A converted fairseq model directory holds ``model.pt`` (a checkpoint that ``fairseq-generate --path``,
 ``--finetune-from-model`` and ``SSRRewriter.from_pretrained`` accept), ``dict.txt`` and ``spiece.model``.
 """
+import warnings
 from pathlib import Path
 from typing import Optional, Tuple
 
-
 from .data.tokenizer import T5Tokenizer
-from .models.hf import (
-    WEIGHT_FILES, hf_config_from_args, load_hf_weights, read_hf_config, read_hf_shape, vocab_rows, write_hf_dir,
-)
-from .models.t5 import T5Config, T5Model, config_from_args
-
+from .models.card import model_card
+from .models.config import T5Config
+from .models.hf import load_hf_weights, read_hf_dir, write_hf_dir
+from .models.t5 import T5Model, config_from_args
 
 CHECKPOINT_NAME = "model.pt"
 SPM_NAME = "spiece.model"
 DICT_NAME = "dict.txt"
 
 
-def weights_file(path) -> Path:
-    """The file holding a model's weights, for an HF directory, a model directory or a checkpoint path."""
+def find_model(path) -> Tuple[str, Path]:
+    """What ``path`` names, decided here and nowhere else: ``("hf", DIR)`` for a Hugging Face directory (it has a
+    ``config.json``), ``("fairseq", FILE)`` for a checkpoint file or a directory holding ``model.pt``."""
     p = Path(path)
     if p.is_dir() and (p / "config.json").is_file():
-        found = [p / name for name in WEIGHT_FILES if (p / name).is_file()]
-        if not found:
-            raise FileNotFoundError(f"{p}: no weights found (looked for {', '.join(WEIGHT_FILES)})")
-        return found[0]
-    return p / CHECKPOINT_NAME if p.is_dir() else p
+        return "hf", p
+    if p.is_dir():
+        if (p / CHECKPOINT_NAME).is_file():
+            return "fairseq", p / CHECKPOINT_NAME
+        raise FileNotFoundError(f"{p}: neither a Hugging Face T5 directory (no config.json) nor a fairseq model "
+                                f"directory (no {CHECKPOINT_NAME})")
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such checkpoint or directory")
+    return "fairseq", p
+
+
+def weights_file(path) -> Path:
+    """The file holding a model's weights, for an HF directory, a model directory or a checkpoint path."""
+    kind, p = find_model(path)
+    return read_hf_dir(p).weights if kind == "hf" else p
 
 
 def load_t5(path, spm: Optional[str] = None) -> Tuple[T5Model, T5Tokenizer]:
     """A model and its tokenizer from an HF directory, a fairseq checkpoint, or a directory holding ``model.pt``."""
-    p = Path(path)
-    if p.is_dir() and (p / "config.json").is_file():
-        return load_hf_dir(p)
-    if p.is_dir():
-        p = p / CHECKPOINT_NAME
-    return load_fairseq_checkpoint(p, spm)
+    kind, p = find_model(path)
+    return load_hf_dir(p) if kind == "hf" else load_fairseq_checkpoint(p, spm)
 
 
 def load_hf_dir(hf_dir) -> Tuple[T5Model, T5Tokenizer]:
-    hf_dir = Path(hf_dir)
-    shape = read_hf_shape(hf_dir)
-    tokenizer = T5Tokenizer(_require(hf_dir / SPM_NAME, "the HF directory's SentencePiece model"), num_rows=vocab_rows(hf_dir))
-    cfg = T5Config(**shape, dropout_rate=read_hf_config(hf_dir).get("dropout_rate", 0.1))
-    model = T5Model.from_config(cfg, tokenizer.dictionary)
-    load_hf_weights(model, hf_dir)
+    hf = read_hf_dir(hf_dir)
+    tokenizer = T5Tokenizer(_require(hf.path / SPM_NAME, "the HF directory's SentencePiece model"), num_rows=hf.vocab_size)
+    model = T5Model.from_config(hf.config, tokenizer.dictionary)
+    load_hf_weights(model, hf.path)
     return model, tokenizer
 
 
@@ -63,17 +67,17 @@ def read_checkpoint(path) -> dict:
         raise ValueError(f"{path}: cannot read the checkpoint ({type(e).__name__}: {e}); is the file complete?") from None
     if not isinstance(state, dict) or "model" not in state or state.get("cfg") is None:
         raise ValueError(f"{path}: not a fairseq checkpoint (no 'model' weights or 'cfg')")
+    arch = getattr(state["cfg"]["model"], "arch", None)
+    if not str(arch).startswith("t5"):
+        raise ValueError(f"{path}: holds a {arch} model, not T5")
     return state
 
 
 def load_fairseq_checkpoint(path, spm: Optional[str] = None) -> Tuple[T5Model, T5Tokenizer]:
     state = read_checkpoint(path)
-    model_args = state["cfg"]["model"]
-    if getattr(model_args, "arch", "t5") is None or not str(getattr(model_args, "arch", "t5")).startswith("t5"):
-        raise ValueError(f"{path}: holds a {getattr(model_args, 'arch', '?')} model, not T5")
     rows = state["model"]["encoder.embed_tokens.weight"].shape[0]
     tokenizer = T5Tokenizer(spm or find_spm(path, state), num_rows=rows)
-    model = T5Model.from_config(config_from_args(model_args), tokenizer.dictionary)
+    model = T5Model.from_config(config_from_args(state["cfg"]["model"]), tokenizer.dictionary)
     model.load_state_dict(state["model"], strict=True)
     return model, tokenizer
 
@@ -103,15 +107,16 @@ def training_config(data_dir, model_args: T5Config):
 
     flags = [str(data_dir), "--task", "ssr_rewriting", "--arch", "t5"]
     for name, value in vars(model_args).items():
-        if name in ("hf_checkpoint", "_name") or value is None:
+        if name == "hf_checkpoint" or value is None:
             continue
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
             flags.append(flag if value else "--no-" + flag[2:])
         else:
             flags += [flag, str(value)]
-    args = options.parse_args_and_arch(options.get_training_parser(), flags)
-    cfg = convert_namespace_to_omegaconf(args)
+    with warnings.catch_warnings():  # hydra's deprecation notices about fairseq's use of it: not the user's business
+        warnings.simplefilter("ignore")
+        cfg = convert_namespace_to_omegaconf(options.parse_args_and_arch(options.get_training_parser(), flags))
     cfg.common.user_dir = None  # loaders import the plugin themselves; an absolute path would not travel
     return cfg
 
@@ -140,10 +145,11 @@ def convert_from_hf(hf_dir, out_dir) -> Path:
 
 
 def convert_to_hf(checkpoint, out_dir, spm: Optional[str] = None) -> Path:
+    """An HF directory (weights, config, generation config, tokenizer, model card) from a fairseq checkpoint."""
     state = read_checkpoint(checkpoint)
-    weights = state["model"]
-    rows = weights["encoder.embed_tokens.weight"].shape[0]
+    rows = state["model"]["encoder.embed_tokens.weight"].shape[0]
     spm = spm or find_spm(checkpoint, state)
     T5Tokenizer(spm, num_rows=rows)  # fails early if the SentencePiece model does not belong to these weights
-    write_hf_dir(out_dir, weights, hf_config_from_args(config_from_args(state["cfg"]["model"]), rows), spm)
-    return Path(out_dir)
+    cfg = config_from_args(state["cfg"]["model"])  # fields a checkpoint predates get their defaults
+    card = model_card(state, checkpoint, cfg, name=Path(out_dir).name)
+    return write_hf_dir(out_dir, state["model"], cfg, spm, files={"README.md": card})

@@ -20,6 +20,11 @@ def hf_dir(request, tmp_path_factory, spm_path):
     return make_hf_dir(tmp_path_factory.mktemp(request.param), spm_path, request.param)
 
 
+def test_help_prints_nothing_but_itself():
+    result = ssr_convert("--help")
+    assert result.returncode == 0 and result.stdout.startswith("usage: ssr-convert") and result.stderr == ""
+
+
 def ssr_convert(*args):
     return subprocess.run([sys.executable, "-m", "fairseq_ssr.cli.convert", *map(str, args)], capture_output=True, text=True)
 
@@ -28,8 +33,10 @@ def test_round_trip_reproduces_every_tensor(hf_dir, tmp_path):
     result = ssr_convert("from-hf", hf_dir, tmp_path / "fairseq")
     assert result.returncode == 0, result.stderr
     assert {p.name for p in (tmp_path / "fairseq").iterdir()} == {"model.pt", "dict.txt", "spiece.model"}
+    assert result.stdout == "" and result.stderr == f"wrote {tmp_path / 'fairseq' / 'model.pt'}\n"  # no import noise
     result = ssr_convert("to-hf", tmp_path / "fairseq" / "model.pt", tmp_path / "back")
     assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and result.stderr == f"wrote {tmp_path / 'back'}\n"
     original = load_file(hf_dir / "model.safetensors")
     back = load_file(tmp_path / "back" / "model.safetensors")
     for name, tensor in original.items():
@@ -80,9 +87,9 @@ def test_directory_without_weights(broken, tmp_path):
 
 def test_unsupported_config_names_the_field(broken, tmp_path):
     config = json.loads((broken / "config.json").read_text())
-    config["feed_forward_proj"] = "gated-silu"
+    config["model_type"] = "bart"
     (broken / "config.json").write_text(json.dumps(config))
-    expect_error(ssr_convert("from-hf", broken, tmp_path / "out"), "feed_forward_proj", "gated-silu")
+    expect_error(ssr_convert("from-hf", broken, tmp_path / "out"), "config.json: model_type 'bart' is not a T5")
 
 
 def test_sentencepiece_model_of_another_vocabulary(broken, tmp_path):
@@ -104,3 +111,8 @@ def test_truncated_checkpoint(broken, tmp_path):
     data = checkpoint.read_bytes()
     checkpoint.write_bytes(data[: len(data) // 3])
     expect_error(ssr_convert("to-hf", checkpoint, tmp_path / "back"), "cannot read the checkpoint", "model.pt")
+
+
+def test_a_directory_of_neither_kind_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="neither a Hugging Face T5 directory .* nor a fairseq model directory"):
+        load_t5(tmp_path)

@@ -4,7 +4,8 @@ import sys
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="ssr-convert", description=__doc__)
+    parser = argparse.ArgumentParser(prog="ssr-convert", description="Hugging Face T5 directories <-> fairseq "
+                                     "checkpoints, bit for bit; to-hf also writes a generation config and model card.")
     sub = parser.add_subparsers(dest="direction", required=True)
     p = sub.add_parser("from-hf", help="HF T5 directory -> OUT_DIR/{model.pt,dict.txt,spiece.model}")
     p.add_argument("hf_dir", metavar="HF_DIR", help="config.json, model.safetensors or pytorch_model.bin, spiece.model")

@@ -1,8 +1,9 @@
 """T5 as a fairseq model: registered as ``t5`` with architectures of the published sizes.
 
 The model args are Hugging Face ``T5Config``'s fields in fairseq style (``--d-model``, ``--feed-forward-proj``, ...).
-``--hf-checkpoint DIR`` takes the shape from ``DIR/config.json`` (an ``--arch`` of another size is an error; plain
-``--arch t5`` accepts any) and the task loads the weights (see :func:`fairseq_ssr.models.hf.load_hf_weights`).
+``--hf-checkpoint DIR`` takes the shape from ``DIR/config.json`` and the output layer's layout from its weights (an
+``--arch`` of another size is an error; plain ``--arch t5`` accepts any) and the task loads the weights (see
+:func:`fairseq_ssr.models.hf.load_hf_weights`).
 
 Encoder outputs are batch-first: ``encoder_out["encoder_out"][0]`` is (batch, src_len, d_model).
 Decoding starts from pad (id 0), as T5's ``decoder_start_token_id``.
@@ -10,11 +11,10 @@ Decoding starts from pad (id 0), as T5's ``decoder_start_token_id``.
 import argparse
 import dataclasses
 import logging
-from dataclasses import dataclass, field
+import sys
 from typing import Dict, List, Optional
 
 import torch.nn.functional as F
-from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.models import (
     FairseqEncoder,
     FairseqEncoderDecoderModel,
@@ -24,55 +24,13 @@ from fairseq.models import (
 )
 from torch import Tensor, nn
 
-from .t5_layers import KVCache, RelativePositionBias, T5Block, T5Dims, T5LayerNorm, causal_bias, padding_bias
+from .config import SHAPE_FIELDS, T5Config
+from .hf import read_hf_dir
+from .t5_layers import (
+    KVCache, RelativePositionBias, T5Block, T5LayerNorm, causal_bias, padding_bias, parse_feed_forward,
+)
 
 logger = logging.getLogger(__name__)
-
-FEED_FORWARD_CHOICES = ChoiceEnum(["relu", "gated-gelu"])
-
-
-@dataclass
-class T5Config(FairseqDataclass):
-    """Hugging Face ``T5Config`` fields (same names, same meaning) plus fairseq's length limits."""
-
-    d_model: int = field(default=512, metadata={"help": "hidden size of every layer and of the embeddings"})
-    d_kv: int = field(default=64, metadata={"help": "size of one attention head (heads * d_kv may differ from d_model)"})
-    d_ff: int = field(default=2048, metadata={"help": "inner size of the feed-forward layers"})
-    num_layers: int = field(default=6, metadata={"help": "encoder layers (and decoder layers unless --num-decoder-layers)"})
-    num_decoder_layers: Optional[int] = field(default=None, metadata={"help": "decoder layers; default: --num-layers"})
-    num_heads: int = field(default=8, metadata={"help": "attention heads"})
-    relative_attention_num_buckets: int = field(default=32, metadata={"help": "relative position buckets"})
-    relative_attention_max_distance: int = field(
-        default=128, metadata={"help": "distance beyond which relative positions share the last bucket"}
-    )
-    dropout_rate: float = field(default=0.1, metadata={"help": "dropout after embeddings, sublayers and on attention"})
-    layer_norm_epsilon: float = field(default=1e-6, metadata={"help": "epsilon of the RMS layer norms"})
-    feed_forward_proj: FEED_FORWARD_CHOICES = field(
-        default="relu", metadata={"help": "relu (T5 v1.0) or gated-gelu (T5 v1.1, Flan-T5)"}
-    )
-    tie_word_embeddings: bool = field(
-        default=False,
-        metadata={
-            "help": "output layer shares the input embedding and the decoder output is scaled by d_model**-0.5 "
-            "(T5 v1.0); --no-tie-word-embeddings gives a separate lm_head without scaling (v1.1)"
-        },
-    )
-    max_source_positions: int = field(default=512, metadata={"help": "longest source fairseq batches (T5 itself has no limit)"})
-    max_target_positions: int = field(default=512, metadata={"help": "longest target fairseq batches and generates"})
-    hf_checkpoint: Optional[str] = field(
-        default=None,
-        metadata={"help": "Hugging Face T5 directory (config.json, model.safetensors or pytorch_model.bin, spiece.model) "
-                  "whose shape this model takes and whose weights initialise it for training"},
-    )
-
-    def dims(self) -> T5Dims:
-        return T5Dims(**{f.name: getattr(self, f.name) for f in dataclasses.fields(T5Dims)})
-
-
-SHAPE_FIELDS = (
-    "d_model", "d_kv", "d_ff", "num_layers", "num_decoder_layers", "num_heads", "relative_attention_num_buckets",
-    "relative_attention_max_distance", "layer_norm_epsilon", "feed_forward_proj", "tie_word_embeddings",
-)
 
 
 class T5Encoder(FairseqEncoder):
@@ -117,7 +75,7 @@ class T5Decoder(FairseqIncrementalDecoder):
         self.final_layer_norm = T5LayerNorm(cfg.d_model, cfg.layer_norm_epsilon)
         self.dropout = nn.Dropout(cfg.dropout_rate)
         self.tie_word_embeddings = cfg.tie_word_embeddings
-        self.output_scale = cfg.d_model ** -0.5
+        self.output_scale = cfg.d_model ** -0.5 if cfg.scale_decoder_outputs else None
         if not self.tie_word_embeddings:
             self.lm_head = nn.Linear(cfg.d_model, embed_tokens.num_embeddings, bias=False)
         self.max_target_positions = cfg.max_target_positions
@@ -160,8 +118,10 @@ class T5Decoder(FairseqIncrementalDecoder):
         return self.dropout(self.final_layer_norm(x))
 
     def output_layer(self, features: Tensor) -> Tensor:
+        if self.output_scale is not None:
+            features = features * self.output_scale
         if self.tie_word_embeddings:
-            return F.linear(features * self.output_scale, self.embed_tokens.weight)
+            return F.linear(features, self.embed_tokens.weight)
         return self.lm_head(features)
 
     def reorder_incremental_state(self, incremental_state: Dict[str, Dict[str, Optional[Tensor]]], new_order: Tensor):
@@ -182,15 +142,13 @@ class T5Model(FairseqEncoderDecoderModel):
     def add_args(parser):
         """Every :class:`T5Config` field, with no default on the command line so that ``--arch`` presets and
         ``--hf-checkpoint`` can fill what the user did not set."""
-        defaults = T5Config()
         for f in dataclasses.fields(T5Config):
-            if f.name.startswith("_"):
-                continue
-            kwargs = dict(default=argparse.SUPPRESS, help=f"{f.metadata['help']} (default: {getattr(defaults, f.name)})")
-            if f.type is bool:
+            shown = "" if f.default is None else f" (default: {f.default})"
+            kwargs = dict(default=argparse.SUPPRESS, help=f.metadata["help"] + shown)
+            if f.type is bool or f.name == "scale_decoder_outputs":
                 kwargs["action"] = argparse.BooleanOptionalAction
             elif f.name == "feed_forward_proj":
-                kwargs["choices"] = ["relu", "gated-gelu"]
+                kwargs.update(type=_feed_forward_arg, metavar="[gated-]ACT")
             elif f.name == "num_decoder_layers":
                 kwargs["type"] = int
             elif f.name == "hf_checkpoint":
@@ -204,7 +162,7 @@ class T5Model(FairseqEncoderDecoderModel):
 
     @classmethod
     def build_model(cls, args, task):
-        fill_args(args, preset={})  # a config restored from an older checkpoint may lack fields
+        fill_args(args, preset={}, read_hf=False)  # a config restored from an older checkpoint may lack fields
         if task.source_dictionary != task.target_dictionary:
             raise ValueError("T5 shares one vocabulary between source and target: use the same dictionary for both")
         return cls.from_config(config_from_args(args), task.source_dictionary)
@@ -223,35 +181,43 @@ class T5Model(FairseqEncoderDecoderModel):
 
 
 def config_from_args(args) -> T5Config:
-    return T5Config(**{f.name: getattr(args, f.name) for f in dataclasses.fields(T5Config)
-                       if not f.name.startswith("_") and hasattr(args, f.name)})
+    return T5Config(**{f.name: getattr(args, f.name) for f in dataclasses.fields(T5Config) if hasattr(args, f.name)})
 
 
-def fill_args(args, preset: dict, arch: str = "t5"):
-    """Resolve each model field: command line, else ``--hf-checkpoint``'s config.json, else the arch preset,
-    else the dataclass default. A sized ``--arch`` that disagrees with the HF config is an error."""
-    from .hf import read_hf_shape  # the HF reader needs this module's field names
+def _feed_forward_arg(text: str) -> str:
+    try:
+        parse_feed_forward(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
-    missing = [name for name in SHAPE_FIELDS if not hasattr(args, name)]
+
+def fill_args(args, preset: dict, arch: str = "t5", read_hf: bool = True):
+    """Resolve each model field: command line, else ``--hf-checkpoint`` (config.json and the weights file), else
+    the arch preset, else the default. A sized ``--arch`` whose shape disagrees with the HF directory is an error;
+    the output layer's layout (tied, scaled) is the directory's, whatever the arch's preset says.
+
+    The HF directory is read only while shape fields are missing (a command line), never to rebuild a fairseq
+    checkpoint, whose config holds the shape (the directory it was trained from may be gone)."""
     hf_dir = getattr(args, "hf_checkpoint", None)
-    hf_shape = read_hf_shape(hf_dir) if hf_dir and missing else {}
+    missing = [name for name in SHAPE_FIELDS if not hasattr(args, name)]
+    from_hf = read_hf_dir(hf_dir).model_fields() if hf_dir and missing and read_hf else {}
     conflicts = []
-    for name, value in hf_shape.items():
-        if name in preset and preset[name] != value and name not in vars(args):
+    for name, value in from_hf.items():
+        if name in SHAPE_FIELDS and name in preset and preset[name] != value and not hasattr(args, name):
             conflicts.append(f"{name}={preset[name]} (checkpoint: {value})")
-        if hasattr(args, name) and getattr(args, name) != value:
+        if getattr(args, name, None) is not None and getattr(args, name) != value:
             conflicts.append(f"--{name.replace('_', '-')} {getattr(args, name)} (checkpoint: {value})")
     if conflicts:
         raise ValueError(
             f"--arch {arch} does not match --hf-checkpoint {hf_dir}: {', '.join(conflicts)}; "
             "use --arch t5 to take the whole shape from the checkpoint"
         )
-    defaults = T5Config()
     for f in dataclasses.fields(T5Config):
-        if not hasattr(args, f.name) and not f.name.startswith("_"):
-            setattr(args, f.name, hf_shape.get(f.name, preset.get(f.name, getattr(defaults, f.name))))
-    if args.num_decoder_layers is None:
-        args.num_decoder_layers = args.num_layers
+        if getattr(args, f.name, None) is None:
+            setattr(args, f.name, from_hf.get(f.name, preset.get(f.name, f.default)))
+    resolved = config_from_args(args)  # derives the defaults that follow other fields, checks the activation
+    args.num_decoder_layers, args.scale_decoder_outputs = resolved.num_decoder_layers, resolved.scale_decoder_outputs
 
 
 def init_t5_weights(model: T5Model, cfg: T5Config):
@@ -261,6 +227,8 @@ def init_t5_weights(model: T5Model, cfg: T5Config):
         leaf = name.rsplit(".", 2)[-2]
         if name.endswith("norm.weight"):
             nn.init.ones_(p)
+        elif leaf == "act":  # a learned activation (prelu): its own initial value
+            continue
         elif leaf in ("embed_tokens", "lm_head"):
             nn.init.normal_(p, std=1.0)
         elif leaf == "q":
@@ -276,12 +244,20 @@ def init_t5_weights(model: T5Model, cfg: T5Config):
 
 
 def _register(arch: str, **preset):
-    register_model_architecture("t5", arch)(lambda args: fill_args(args, preset, arch))
+    def fill(args):
+        """Runs inside fairseq's argument parsing: a bad ``--hf-checkpoint`` ends it as argparse would."""
+        try:
+            fill_args(args, preset, arch)
+        except (ValueError, FileNotFoundError) as e:
+            sys.stderr.write(f"{sys.argv[0].rsplit('/', 1)[-1]}: error: {e}\n")
+            sys.exit(2)
+
+    register_model_architecture("t5", arch)(fill)
 
 
 # Published sizes (d_kv 64 throughout). v1.0: relu, tied + rescaled output; v1.1 / Flan: gated-gelu, untied.
-_V10 = dict(feed_forward_proj="relu", tie_word_embeddings=True)
-_V11 = dict(feed_forward_proj="gated-gelu", tie_word_embeddings=False)
+_V10 = dict(feed_forward_proj="relu", tie_word_embeddings=True, scale_decoder_outputs=True)
+_V11 = dict(feed_forward_proj="gated-gelu", tie_word_embeddings=False, scale_decoder_outputs=False)
 _register("t5")  # shape from --hf-checkpoint or the flags
 _register("t5_tiny", d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4, **_V11)  # tests and the demo
 _register("t5_small", d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_heads=8, **_V10)

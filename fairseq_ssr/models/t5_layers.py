@@ -1,7 +1,8 @@
 """The arithmetic of T5 (Raffel et al. 2020) as Hugging Face's ``modeling_t5.py`` computes it, in plain torch.
 
 Pre-norm blocks with RMSNorm, relative position buckets shared by all layers of a stack, attention without the
-1/sqrt(d) scale, ReLU or gated-GELU feed-forward. Attention runs through ``scaled_dot_product_attention`` with the
+1/sqrt(d) scale, a plain or gated feed-forward with any of transformers' activations (``ACT2FN``'s arithmetic).
+Attention runs through ``scaled_dot_product_attention`` with the
 position bias (plus the padding mask) as an additive float mask and ``scale=1``; the bias still gets its gradient.
 
 Incremental decoding keeps each layer's keys and values in a :class:`KVCache`; fairseq's
@@ -9,7 +10,7 @@ Incremental decoding keeps each layer's keys and values in a :class:`KVCache`; f
 """
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -97,9 +98,6 @@ class KVCache:
         self.key = torch.cat([self.key, key], dim=2)
         self.value = torch.cat([self.value, value], dim=2)
 
-    def reorder(self, order: Tensor) -> "KVCache":
-        return KVCache(self.key.index_select(0, order), self.value.index_select(0, order))
-
 
 class T5Attention(nn.Module):
     """Multi-head attention with ``q, k, v, o`` projections of inner size ``heads * d_kv`` and no scaling."""
@@ -131,25 +129,86 @@ class T5Attention(nn.Module):
         return self.o(out.transpose(1, 2).reshape(x.size(0), x.size(1), -1))
 
 
+def _tanh_gelu(x: Tensor) -> Tensor:  # transformers' gelu_new / gelu_accurate, in its order of operations
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+# transformers' ACT2FN, computed the same way (same operations in the same order, so outputs agree bit for bit)
+ACTIVATIONS: Dict[str, Callable[[Tensor], Tensor]] = {
+    "gelu": F.gelu,
+    "gelu_10": lambda x: torch.clip(F.gelu(x), -10, 10),
+    "gelu_fast": lambda x: 0.5 * x * (1.0 + torch.tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x))),
+    "gelu_new": _tanh_gelu,
+    "gelu_python": lambda x: x * 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0))),
+    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "gelu_python_tanh": lambda x: x * 0.5 * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3.0))),
+    "gelu_accurate": _tanh_gelu,
+    "hardswish": F.hardswish,
+    "laplace": lambda x: 0.5 * (1.0 + torch.erf((x - 0.707107).div(0.282095 * math.sqrt(2.0)))),
+    "leaky_relu": F.leaky_relu,
+    "linear": lambda x: x,
+    "mish": F.mish,
+    "quick_gelu": lambda x: x * torch.sigmoid(1.702 * x),
+    "relu": F.relu,
+    "relu2": lambda x: torch.square(F.relu(x)),
+    "relu6": F.relu6,
+    "sigmoid": torch.sigmoid,
+    "silu": F.silu,
+    "sqrtsoftplus": lambda x: F.softplus(x).sqrt(),
+    "swish": F.silu,
+    "tanh": torch.tanh,
+}
+# activations with weights of their own: HF names them ``DenseReluDense.act.*``, as ours are ``ff.act.*``
+LEARNED_ACTIVATIONS = {"prelu": nn.PReLU}
+
+
+def parse_feed_forward(proj: str) -> Tuple[str, bool]:
+    """``feed_forward_proj`` -> (activation name, gated), as ``T5Config`` reads it: ``ACT`` or ``gated-ACT``, with
+    ``gated-gelu`` meaning the tanh approximation (``gelu_new``) for T5 v1.1's sake. Unknown names raise ValueError."""
+    parts = proj.split("-") if isinstance(proj, str) else []
+    if not parts or len(parts) > 2 or (len(parts) == 2 and parts[0] != "gated"):
+        raise ValueError(f"feed_forward_proj {proj!r} is not 'ACTIVATION' or 'gated-ACTIVATION'")
+    gated, act = len(parts) == 2, parts[-1]
+    if proj == "gated-gelu":
+        act = "gelu_new"
+    if act not in ACTIVATIONS and act not in LEARNED_ACTIVATIONS:
+        known = ", ".join(sorted([*ACTIVATIONS, *LEARNED_ACTIVATIONS]))
+        raise ValueError(f"feed_forward_proj {proj!r}: activation {act!r} is not supported (supported: {known})")
+    return act, gated
+
+
+class Activation(nn.Module):
+    def __init__(self, name: str):
+        super().__init__()
+        self.name, self.fn = name, ACTIVATIONS[name]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fn(x)
+
+    def extra_repr(self) -> str:
+        return self.name
+
+
 class T5FeedForward(nn.Module):
-    """``wo(relu(wi x))`` (T5 v1.0) or ``wo(gelu_tanh(wi_0 x) * wi_1 x)`` (v1.1 / Flan, "gated-gelu")."""
+    """``wo(act(wi x))`` (T5 v1.0: relu) or ``wo(act(wi_0 x) * wi_1 x)`` (gated; v1.1 / Flan: gelu_new, UL2: silu)."""
 
     def __init__(self, dims: T5Dims):
         super().__init__()
-        self.gated = dims.feed_forward_proj == "gated-gelu"
+        act, self.gated = parse_feed_forward(dims.feed_forward_proj)
         if self.gated:
             self.wi_0 = nn.Linear(dims.d_model, dims.d_ff, bias=False)
             self.wi_1 = nn.Linear(dims.d_model, dims.d_ff, bias=False)
         else:
             self.wi = nn.Linear(dims.d_model, dims.d_ff, bias=False)
         self.wo = nn.Linear(dims.d_ff, dims.d_model, bias=False)
+        self.act = LEARNED_ACTIVATIONS[act]() if act in LEARNED_ACTIVATIONS else Activation(act)
         self.dropout = nn.Dropout(dims.dropout_rate)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.gated:
-            h = F.gelu(self.wi_0(x), approximate="tanh") * self.wi_1(x)
+            h = self.act(self.wi_0(x)) * self.wi_1(x)
         else:
-            h = F.relu(self.wi(x))
+            h = self.act(self.wi(x))
         return self.wo(self.dropout(h))
 
 
