@@ -8,9 +8,8 @@ import json
 import shutil
 
 import torch
-from transformers import MT5Config, MT5ForConditionalGeneration
+from transformers import MT5Config, MT5ForConditionalGeneration, T5ForConditionalGeneration
 from transformers import T5Config as HFConfig
-from transformers import T5ForConditionalGeneration
 
 from fairseq_ssr.data import T5Dictionary
 from fairseq_ssr.models.hf import from_hf_state_dict

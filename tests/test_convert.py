@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from hf_reference import DIR_ROWS as ROWS
+from hf_reference import DIR_SHAPES, make_hf_dir
 from safetensors.torch import load_file
 from transformers import T5ForConditionalGeneration, T5Tokenizer
 
 from fairseq_ssr.checkpoints import convert_from_hf, convert_to_hf, load_t5
 from fairseq_ssr.data import T5Tokenizer as OurTokenizer
-from hf_reference import DIR_ROWS as ROWS
-from hf_reference import DIR_SHAPES, make_hf_dir
+
 
 @pytest.fixture(scope="module", params=list(DIR_SHAPES))
 def hf_dir(request, tmp_path_factory, spm_path):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ssr_eval.cli import m2scorer
 from ssr_eval import m2_lattice
+from ssr_eval.cli import m2scorer
 from ssr_eval.m2 import score_corpus, score_files
 from ssr_eval.m2_format import MAX_SENTENCE_TOKENS, parse_m2, read_m2
 

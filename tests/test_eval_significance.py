@@ -5,14 +5,13 @@ import random
 
 import numpy as np
 import pytest
+from test_eval_m2 import CONLL, DATA
 
 from ssr_eval.m2 import precision_recall_f, score_corpus
 from ssr_eval.m2_format import read_m2
 from ssr_eval.rouge_python import rouge_python
 from ssr_eval.rouge_text import LinePair
 from ssr_eval.significance import compare_m2, compare_rouge, m2_corpus_f, paired_bootstrap
-
-from test_eval_m2 import CONLL, DATA
 
 
 @pytest.fixture(scope="module")

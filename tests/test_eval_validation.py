@@ -3,13 +3,12 @@ import subprocess
 import sys
 
 import pytest
+from test_eval_m2 import CONLL, DATA, README_GOLD, README_SYSTEM
 
 from ssr_eval.m2_format import parse_m2, read_m2
 from ssr_eval.rouge_python import rouge_python
 from ssr_eval.rouge_text import LinePair
 from ssr_eval.validation import ROUGE_KEYS, m2_metric, m2_stats, rouge_metric, rouge_stats
-
-from test_eval_m2 import CONLL, DATA, README_GOLD, README_SYSTEM
 
 
 def summed(parts):

@@ -8,9 +8,9 @@ that reach it are left out of the comparison (and counted).
 import pytest
 import torch
 from fairseq.sequence_generator import SequenceGenerator
+from hf_reference import SHAPES, VOCAB, build_pair
 
 from fairseq_ssr.models.hf import from_hf_state_dict
-from hf_reference import SHAPES, VOCAB, build_pair
 
 MAX_LEN = 32
 # (shape, seed, eos boost, beam, lenpen): the boost enlarges eos's output row so that outputs end at varied lengths,

@@ -6,13 +6,13 @@ import re
 
 import pytest
 import torch
-from transformers import GenerationConfig, T5ForConditionalGeneration
-
-from fairseq_ssr.data.rewrite_bpe import T5PieceCodec
-from fairseq_ssr.data.rewrite_format import splice
 from hf_reference import make_hf_dir
 from test_convert import ssr_convert
 from test_task_data import REPO, fairseq_cli, make_ssr_data, ssr_pairs, text_chunks, write_pairs
+from transformers import GenerationConfig, T5ForConditionalGeneration
+
+from fairseq_ssr.data.rewrite_format import splice
+from fairseq_ssr.data.text_codec import T5TextCodec
 
 UPDATES = 24
 
@@ -69,7 +69,7 @@ def test_generation_config_gives_fairseq_generate_greedy_output(trained, tokeniz
     assert sorted(fairseq_out) == list(range(len(test_pairs)))
 
     model = T5ForConditionalGeneration.from_pretrained(export).eval()
-    d, codec = tokenizer.dictionary, T5PieceCodec(tokenizer, tokenizer.dictionary)
+    d, codec = tokenizer.dictionary, T5TextCodec(tokenizer, tokenizer.dictionary)
     for i, (source, _) in enumerate(test_pairs):
         with torch.no_grad():
             out = model.generate(input_ids=torch.tensor([source]))[0, 1:].tolist()  # no arguments: its config

@@ -5,17 +5,22 @@ import shutil
 
 import pytest
 import torch
+from hf_reference import LAYOUTS, build_pair, make_hf_dir, random_batch
 from safetensors.torch import load_file
-from transformers import (AutoModelForSeq2SeqLM, PreTrainedModel, T5ForConditionalGeneration, UMT5Config,
-                          UMT5ForConditionalGeneration)
+from test_convert import expect_error, ssr_convert
+from test_task_data import make_parallel_data, setup
+from transformers import (
+    AutoModelForSeq2SeqLM,
+    PreTrainedModel,
+    T5ForConditionalGeneration,
+    UMT5Config,
+    UMT5ForConditionalGeneration,
+)
 from transformers.activations import ACT2FN
 
 from fairseq_ssr.checkpoints import convert_from_hf, convert_to_hf, load_t5
 from fairseq_ssr.models.hf import read_hf_dir
 from fairseq_ssr.models.t5_layers import ACTIVATIONS, LEARNED_ACTIVATIONS
-from hf_reference import LAYOUTS, build_pair, make_hf_dir, random_batch
-from test_convert import expect_error, ssr_convert
-from test_task_data import make_parallel_data, setup
 
 SMALL = dict(d_model=32, d_kv=8, d_ff=48, num_layers=2, num_decoder_layers=1, num_heads=4)
 CONVENTIONS = ("transformers5", "transformers4")

@@ -2,7 +2,6 @@
 import pytest
 import torch
 from fairseq.sequence_generator import SequenceGenerator
-
 from hf_reference import SHAPES, VOCAB, build_pair, random_batch
 
 

@@ -27,7 +27,13 @@ from torch import Tensor, nn
 from .config import SHAPE_FIELDS, T5Config
 from .hf import read_hf_dir
 from .t5_layers import (
-    KVCache, RelativePositionBias, T5Block, T5LayerNorm, causal_bias, padding_bias, parse_feed_forward,
+    KVCache,
+    RelativePositionBias,
+    T5Block,
+    T5LayerNorm,
+    causal_bias,
+    padding_bias,
+    parse_feed_forward,
 )
 
 logger = logging.getLogger(__name__)
