@@ -11,4 +11,5 @@ import warnings
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 warnings.filterwarnings("ignore", message="Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD detected")
 
+from . import distributed  # noqa: E402,F401  (torchrun + --cpu: data-parallel over gloo; see the module)
 from . import criterions, models, tasks  # noqa: E402,F401  (registration; fairseq does not auto-import criterions)
