@@ -1,7 +1,8 @@
 """Data-parallel fairseq-train on CPU: tokens/s of 1 process against 2 torchrun ranks, the same global batch.
 
-Shows that the gradient all-reduce of two real processes (gloo, fairseq's legacy_ddp) works and what it costs; on a
-2-core machine it is no way to train faster. Each configuration is a real run of the command line, a subprocess:
+Shows that the gradient all-reduce of two real processes (gloo, fairseq's legacy_ddp) works, and on an idle machine
+what it costs; on a 2-core machine it is no way to train faster. Each configuration is a real run of the command
+line, a subprocess:
 
   1 process, 1 thread     fairseq-train --batch-size B --update-freq 2          (OMP_NUM_THREADS=1)
   1 process, 2 threads    fairseq-train --batch-size 2B                         (OMP_NUM_THREADS=2)
