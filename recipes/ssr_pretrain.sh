@@ -34,6 +34,9 @@
 #   node 0:      bash recipes/ssr_pretrain.sh ... --stages export
 # which runs `torchrun --nnodes 2 --nproc-per-node 8 --node-rank R ... -m fairseq_cli.train ...
 # --distributed-world-size 16` on each node (with 8 GPUs a node, 512 sequences = 32 per GPU x 16 GPUs, --update-freq 1).
+# Node 0 (rank 0) writes the checkpoints and WORK/VARIANT/train.log; node R > 0 appends its ranks' output (warnings and
+# errors only) to WORK/VARIANT/train.node-R.log. With --ngpu 0 every node runs one CPU process over gloo: the same
+# commands with --master-addr 127.0.0.1, started twice on one machine, debug the several-machine path without GPUs.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 stage_defaults
 
@@ -152,15 +155,16 @@ if has_stage train; then
     fi
   fi
   train+=("${EXTRA_ARGS[@]}")
-  if ((NNODES > 1)); then
-    ((NGPU > 0)) || die "several machines need GPUs (fairseq 0.12 does not train data-parallel on CPUs)"
-    launch=(torchrun --nnodes "$NNODES" --nproc-per-node "$NGPU" --node-rank "$NODE_RANK"
+  log=$save/train.log marker=$save/.train.done
+  if ((NNODES > 1)); then  # one process per GPU, or one CPU process a node (gloo: fairseq_ssr/distributed.py)
+    launch=(torchrun --nnodes "$NNODES" --nproc-per-node $((NGPU > 0 ? NGPU : 1)) --node-rank "$NODE_RANK"
       --master-addr "$MASTER_ADDR" --master-port "$MASTER_PORT" -m fairseq_cli.train)
     train+=(--distributed-world-size "$workers")
+    ((NODE_RANK == 0)) || log=$save/train.node-$NODE_RANK.log marker=$save/.train.node-$NODE_RANK.done
   else
     launch=(fairseq-train)
   fi
-  step "$save/.train.done" "|" "$save/train.log" "${launch[@]}" "${train[@]}"
+  step "$marker" "|" "$log" "${launch[@]}" "${train[@]}"
 fi
 
 if has_stage export && ((NODE_RANK == 0)); then
