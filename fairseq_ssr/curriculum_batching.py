@@ -151,8 +151,8 @@ class CurriculumBatching:
                           if (saved or {}).get(k) != (self.plan or {}).get(k))
             raise ValueError(
                 f"the checkpoint was trained with a different curriculum ({', '.join(keys) or 'none vs. grouped'}: "
-                f"{saved} vs. now {self.plan}; num_shards is the number of ranks); resume with those flags and ranks, or "
-                "pass --reset-dataloader to start a new plan"
+                f"{saved} vs. now {self.plan}; num_shards is the number of ranks); resume with those flags and "
+                "ranks, or pass --reset-dataloader to start a new plan"
             )
         if "num_updates" in state and self._epoch_groups is not None:
             first, groups = self._epoch_groups
