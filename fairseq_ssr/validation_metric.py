@@ -25,7 +25,7 @@ import torch
 from fairseq import metrics, utils
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
-from ssr_eval.m2_format import read_m2
+from ssr_eval.m2_format import MAX_SENTENCE_TOKENS, read_m2
 from ssr_eval.validation import M2_KEYS, ROUGE_KEYS, m2_metric, m2_stats, rouge_metric, rouge_stats
 
 from .data.rewrite_format import splice
@@ -79,6 +79,7 @@ class ValidationMetric:
         self.keys = {"f0.5": M2_KEYS, "rouge": ROUGE_KEYS}.get(self.metric, ())
         self.gold = None
         self.generator = None
+        self.codec = None  # made at the first validation: the SentencePiece model is not needed to load a checkpoint
 
     @property
     def enabled(self) -> bool:
@@ -103,7 +104,6 @@ class ValidationMetric:
             self.generator = task.build_generator([model], Namespace(
                 beam=c.eval_beam, lenpen=c.eval_lenpen, max_len_a=c.eval_max_len_a, max_len_b=c.eval_max_len_b,
                 min_len=c.eval_min_len, no_repeat_ngram_size=c.eval_no_repeat_ngram_size))
-            self.codec = T5TextCodec(task.tokenizer, task.target_dictionary)
 
     def statistics(self, task, model, sample) -> dict:
         """The summable counts of one batch (zeros for none scored): every rank logs the same keys."""
@@ -111,11 +111,15 @@ class ValidationMetric:
         if keep is not None and not keep.any():
             return _logged(dict.fromkeys(self.keys, 0), 0)
         sub = sample if keep is None else _select(sample, keep)
+        if self.codec is None:
+            self.codec = T5TextCodec(task.tokenizer, task.target_dictionary)
         hypotheses = [self._text(nbest[0]["tokens"]) for nbest in task.inference_step(self.generator, [model], sub)]
         ids = sub["id"].tolist()
         if self.metric == "f0.5":
             if self.gold is None:
                 raise RuntimeError("--eval-metric f0.5: the validation set was not loaded with its .m2")
+            # a runaway output (possible with --max-target-positions over 1,000) scores low instead of stopping training
+            hypotheses = [" ".join(h.split()[:MAX_SENTENCE_TOKENS]) for h in hypotheses]
             stats = m2_stats(hypotheses, [self.gold[i] for i in ids])
         else:
             d = task.target_dictionary
