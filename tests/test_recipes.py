@@ -211,7 +211,7 @@ def test_several_gpus_and_machines_use_fairseqs_own_distributed_training(tmp_pat
     assert len(two_nodes) == 1  # rank 1 trains and leaves the export to rank 0
     assert two_nodes[0].startswith("torchrun --nnodes 2 --nproc-per-node 8 --node-rank 1 --master-addr node0 "
                                    "--master-port 29500 -m fairseq_cli.train ")
-    assert "--distributed-world-size 16" in two_nodes[0] and "--batch-size 32" in two_nodes[0] and "--update-freq 1" in two_nodes[0]
+    assert all(f in two_nodes[0] for f in ("--distributed-world-size 16", "--batch-size 32", "--update-freq 1"))
 
 
 def test_ssr_pretrain_refuses_bad_input_with_a_message(tmp_path, text_file, hf_init):
