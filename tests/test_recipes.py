@@ -259,7 +259,7 @@ def test_gec_fine_tunes_decodes_the_m2_test_set_and_scores_it(tmp_path, hf_init,
     result = recipe("gec.sh", "--data", data, "--init", hf_init, "--work", work, *flags)
     assert [c.split()[0] for c in commands(result.stderr)] == [
         "awk", "python", "fairseq-preprocess", "cp", "fairseq-train", "fairseq-generate", "python", "m2scorer"]
-    train = fairseq_train_args(commands(result.stderr)[4].split(" 2>&1 | tee")[0])
+    train = fairseq_train_args(commands(result.stderr)[4])
     assert train.rewrite_format == "whole" and (train.eval_metric, train.eval_m2) == ("f0.5", str(dev))
     assert (train.best_checkpoint_metric, train.maximize_best_checkpoint_metric) == ("f0.5", True)
     assert (train.eval_beam, train.eval_max_len_a, train.eval_max_len_b) == (2, 1.2, 5)  # the test's decoding
@@ -297,8 +297,7 @@ def test_summarization_fine_tunes_decodes_and_scores_rouge_like_files2rouge(tmp_
     generate = next(c for c in commands(result.stderr) if c.startswith("fairseq-generate"))
     for flag in ("--beam 6", "--lenpen 1.0", "--no-repeat-ngram-size 3", "--truncate-source"):
         assert flag in generate
-    train = fairseq_train_args(next(c for c in commands(result.stderr) if c.startswith("fairseq-train")).split(
-        " 2>&1 | tee")[0])
+    train = fairseq_train_args(next(c for c in commands(result.stderr) if c.startswith("fairseq-train")))
     assert (train.eval_metric, train.best_checkpoint_metric, train.maximize_best_checkpoint_metric) == (
         "rouge", "rouge", True)
     assert (train.eval_beam, train.eval_lenpen, train.eval_max_len_b, train.eval_min_len,
