@@ -109,7 +109,7 @@ class ValidationMetric:
         """The summable counts of one batch (zeros for none scored): every rank logs the same keys."""
         keep = sample["id"] < self.cfg.eval_max_sentences if self.cfg.eval_max_sentences else None
         if keep is not None and not keep.any():
-            return _logged(dict.fromkeys(self.keys, 0), 0)
+            return logging_entries(dict.fromkeys(self.keys, 0), 0)
         sub = sample if keep is None else _select(sample, keep)
         if self.codec is None:
             self.codec = T5TextCodec(task.tokenizer, task.target_dictionary)
@@ -126,7 +126,7 @@ class ValidationMetric:
             sources = sub["net_input"]["src_tokens"].tolist()
             targets = [utils.strip_pad(t, d.pad()).tolist() for t in sub["target"]]
             stats = rouge_stats(hypotheses, [self._text(splice(s, t, d)) for s, t in zip(sources, targets)])
-        return _logged(stats, len(ids))
+        return logging_entries(stats, len(ids))
 
     def _text(self, tokens) -> str:
         """What fairseq-generate prints on a D- line for these ids."""
@@ -148,7 +148,7 @@ class ValidationMetric:
                     100 * rouge_metric(_sums(meters, ROUGE_KEYS))[m], 2))
 
 
-def _logged(stats: dict, sentences: int) -> dict:
+def logging_entries(stats: dict, sentences: int) -> dict:
     """Counts as logging-output entries: underscored, so fairseq sums them but does not print them."""
     return {"_" + key: value for key, value in {**stats, SENTENCES: sentences}.items()}
 

@@ -14,7 +14,7 @@ from test_train_cli import PLUGIN
 
 from fairseq_ssr.demo.corpus import sentences, tokenize
 from fairseq_ssr.demo.synthetic_gec import ErrorMaker, apply_edits, m2_block
-from fairseq_ssr.validation_metric import ValidationMetric, _logged
+from fairseq_ssr.validation_metric import ValidationMetric, logging_entries
 from ssr_eval.m2 import score_corpus
 from ssr_eval.m2_format import parse_m2
 from ssr_eval.rouge_python import rouge_python
@@ -133,7 +133,8 @@ def test_reduced_metrics_equal_the_corpus_level_scorers(gec_data, tokenizer, spm
     hypotheses = [" ".join(apply_edits(noisy, edits[:1]) if k % 3 else noisy + ["!"])
                   for k, (noisy, edits, _) in enumerate(examples)]
     # batches on three ranks, each rank's counts summed by fairseq before reduce_metrics (as fast stat sync does)
-    ranks = [[_logged(m2_stats(hypotheses[i:i + 1], gold[i:i + 1]), 1) for i in range(r, 8, 3)] for r in range(3)]
+    ranks = [[logging_entries(m2_stats(hypotheses[i:i + 1], gold[i:i + 1]), 1) for i in range(r, 8, 3)]
+             for r in range(3)]
     per_rank = [{k: sum(log[k] for log in logs) for k in logs[0]} for logs in ranks]
     values = reduced(task.validation_metric, per_rank)
     corpus = score_corpus(hypotheses, gold)
@@ -142,7 +143,7 @@ def test_reduced_metrics_equal_the_corpus_level_scorers(gec_data, tokenizer, spm
 
     _, task = setup(gec_data, "--rewrite-format", "whole", "--eval-metric", "rouge")
     references = [" ".join(good) for _, _, good in examples]
-    outputs = [_logged(rouge_stats(hypotheses[i:i + 2], references[i:i + 2]), 2) for i in range(0, 8, 2)]
+    outputs = [logging_entries(rouge_stats(hypotheses[i:i + 2], references[i:i + 2]), 2) for i in range(0, 8, 2)]
     values = reduced(task.validation_metric, outputs)
     files2rouge = rouge_python([LinePair(i, h, r) for i, (h, r) in enumerate(zip(hypotheses, references))]).average
     for name, metric in (("rouge", "ROUGE-L"), ("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2")):
