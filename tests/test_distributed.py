@@ -26,9 +26,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from fairseq.data.indexed_dataset import MMapIndexedDataset
-
 from conftest import DEMO_TEXT, REPO
+from fairseq.data.indexed_dataset import MMapIndexedDataset
 
 BIN = Path(sys.executable).parent
 # torchrun gives each of its workers one OpenMP thread; the single-process runs compared with them get the same, so
