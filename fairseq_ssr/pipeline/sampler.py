@@ -117,12 +117,24 @@ class SamplerConfig:
                 "a restart may lower it after running out of memory, at the cost of float-level differences"})
     precision: str = field(default="auto", metadata={
         "help": "auto: bf16 weights on a GPU, fp32 on the CPU", "choices": ("auto", "bf16", "fp32")})
+    engine: str = field(default="batched", metadata={
+        "help": "batched: length-sorted batches whose finished rows leave; slots: fixed rows refilled as rows finish "
+                "(continuous batching, same tokens; see fairseq_ssr/pipeline/slots.py)",
+        "choices": ("batched", "slots")})
+    slots: int = field(default=0, metadata={
+        "help": "slots engine: rows decoding together; 0 = batch_tokens // (longest source + largest budget)"})
+    check_every: int = field(default=4, metadata={
+        "help": "slots engine: decode steps between the host's looks at finished rows (same samples for any value)"})
+    eager_step: bool = field(default=False, metadata={
+        "help": "slots engine on CUDA: run the decode step eagerly instead of replaying it as a captured CUDA graph"})
 
     def __post_init__(self):
         if not 0.0 < self.top_p <= 1.0:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
             raise ValueError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
+        if self.slots < 0 or self.check_every < 1:
+            raise ValueError(f"slots must be >= 0 and check_every >= 1, got {self.slots} and {self.check_every}")
 
 
 def state_digest(model) -> str:
@@ -179,6 +191,8 @@ class SpanSampler:
         if num_spans is not None and min(num_spans, default=1) < 1:
             raise ValueError("an infilling input has at least one span")
         order = sorted(range(len(inputs)), key=lambda i: (-len(inputs[i]), -max_new_tokens[i]))
+        if self.cfg.engine == "slots":
+            return self._sample_slots(order, inputs, max_new_tokens, keys, num_spans)
         results: List[Optional[Sample]] = [None] * len(inputs)
         for batch in self._batches(order, inputs, max_new_tokens):
             spans = [num_spans[i] for i in batch] if num_spans is not None else None
@@ -186,6 +200,19 @@ class SpanSampler:
                                                        [keys[i] for i in batch], spans)):
                 results[i] = s
         return results
+
+    def _sample_slots(self, order, inputs, max_new_tokens, keys, num_spans) -> List[Sample]:
+        from .slots import SlotEngine
+
+        if not inputs:
+            return []
+        if min(max_new_tokens) < 1 or min(keys) < 0:
+            raise ValueError("the slots engine needs budgets >= 1 and sampling keys >= 0")
+        max_src, max_new = max(map(len, inputs)), max(max_new_tokens)
+        slots = self.cfg.slots or max(1, self.cfg.batch_tokens // (max_src + max_new))
+        engine = SlotEngine(self, min(slots, len(inputs)), max_src, max_new, num_spans is not None,
+                            self.cfg.check_every, cuda_graph=not self.cfg.eager_step)
+        return engine.run(order, inputs, max_new_tokens, keys, num_spans)
 
     def _batches(self, order, inputs, max_new_tokens):
         batch, longest = [], 0
