@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from ..models.t5_layers import KVCache, padding_bias
-from .sampler import Sample, nucleus_choice, uniform_variates
+from .draws import Sample, nucleus_choice, uniform_variates
 
 logger = logging.getLogger(__name__)
 
