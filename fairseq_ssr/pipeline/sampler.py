@@ -27,6 +27,7 @@ import torch
 from .draws import InfillingConstraint, Sample, nucleus, nucleus_choice, uniform_variates  # noqa: F401 (re-exported)
 from .slots import SlotEngine
 
+
 @dataclass
 class SamplerConfig:
     top_p: float = field(default=0.9, metadata={"help": "nucleus sampling mass (the paper: 0.9)"})
