@@ -98,7 +98,8 @@ class Suite:
         self.plan = SMOKE if args.smoke else FULL
         self.info = machine(self.device)
         tag = self.info["gpu"].replace(" ", "-") if self.info["gpu"] else "cpu-smoke" if args.smoke else "cpu"
-        self.out = Path(args.out or HERE / "results" / f"{time.strftime('%Y-%m-%d')}_{tag}.jsonl")
+        part = f"_{args.only}" if args.only else ""  # a rerun of one half leaves the other half's file alone
+        self.out = Path(args.out or HERE / "results" / f"{time.strftime('%Y-%m-%d')}_{tag}{part}.jsonl")
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.out.write_text("")
         self.emit(self.info)
