@@ -87,3 +87,16 @@ def test_slots_engine_bad_arguments(model):
     with pytest.raises(ValueError, match="budgets >= 1"):
         sampler.sample([[5, 1]], [0], [0])
     assert sampler.sample([], [], []) == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the captured step exists on CUDA only")
+def test_captured_cuda_step_gives_the_eager_steps_samples(model):
+    inputs, budgets, keys, spans = examples(200, seed=6)
+    runs = []
+    for eager in (True, False):
+        cfg = SamplerConfig(seed=4, engine="slots", slots=32, precision="fp32", eager_step=eager)
+        sampler = SpanSampler(model, model.encoder.dictionary, cfg, device="cuda")
+        runs.append(sampler.sample(inputs, budgets, keys, spans))
+    assert_same(runs[0], runs[1])
+    ref = SpanSampler(model, model.encoder.dictionary, SamplerConfig(seed=4, precision="fp32"), device="cuda")
+    assert [s.tokens for s in ref.sample(inputs, budgets, keys, spans)] == [s.tokens for s in runs[1]]

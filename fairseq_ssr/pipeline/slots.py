@@ -27,6 +27,10 @@ from .draws import Sample, nucleus_choice, uniform_variates
 logger = logging.getLogger(__name__)
 
 
+def _round8(n: int) -> int:
+    return -(-n // 8) * 8
+
+
 class SlotKVCache(KVCache):
     """Preallocated (slots, heads, positions, d_kv) keys/values; ``append`` writes each slot's step in place."""
 
@@ -53,7 +57,9 @@ class SlotEngine:
         wdtype = next(model.parameters()).dtype
         bias_dtype = dec.relative_bias.relative_attention_bias.weight.dtype
         heads, d_kv = dec.layers[0].self_attn.num_heads, dec.layers[0].self_attn.d_kv
-        width = max_new + 1  # positions 0 .. max_new - 1, and the sink
+        # positions 0 .. max_new - 1, the sink, and masked columns up to a multiple of 8 (aligned rows for the fused
+        # attention kernels); the same padding for the sources
+        width, max_src = _round8(max_new + 1), _round8(max_src)
         S = num_slots
 
         def zeros(*shape, dtype=wdtype):
