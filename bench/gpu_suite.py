@@ -10,8 +10,9 @@ results file as it comes, so a run cut short keeps what it measured. Order: samp
   keys/values, bf16) over the HBM bandwidth, times the steps, against our measured time.
 * sample/t5-base/slots_vs_batched: the new engine against the batched loop it replaces.
 * train/SIZE/vs_hf_eager and vs_hf_compiled: ``fairseq-train`` (``fairseq_cli.train.main``, bf16 autocast,
-  ``--compile-model --output-loss chunked``) against HF eager and ``torch.compile``d, source + target tokens/s.
-* train/t5-base/levers_vs_plain: ours with the levers against ours without.
+  ``--compile-model --optimizer torch_adamw``) against HF eager and ``torch.compile``d, source + target tokens/s.
+* train/t5-base/levers_vs_plain: ours with those levers against ours without (fairseq's adam, eager);
+  train/t5-base/chunked_vs_full_loss: ``--output-loss chunked`` added, speed and peak memory.
 * train/SIZE/fraction_of_bf16_peak: real FLOPs per step (6 x params x tokens + attention) / step time / peak.
 
 ``--smoke`` runs the same code on t5-tiny shapes (CPU, a couple of minutes; compilation off, so the "compiled" peer
@@ -163,26 +164,31 @@ class Suite:
                              "new tokens/s", ours["peak_mem_gb"], **shapes)
 
     # --- training -------------------------------------------------------------------------------------------
-    def ours_train(self, name, bsz, src_len, tgt_len, levers):
+    def ours_train(self, name, bsz, src_len, tgt_len, levers=True, chunked=False):
         from bench_train import bench_ours
 
-        flags = ["--output-loss", "chunked"] if levers else []
+        flags = ["--optimizer", "torch_adamw"] if levers else []
         if levers and self.device == "cuda":
             flags.append("--compile-model")
+        if chunked:
+            flags += ["--output-loss", "chunked"]
         a = SimpleNamespace(size=name, bsz=bsz, src_len=src_len, tgt_len=tgt_len, updates=self.plan["updates"],
                             warmup=self.plan["warmup"])
         return bench_ours(a, self.device, model_flags=hf_peer.fairseq_model_flags(hf_peer.SHAPES[name]),
                           extra_flags=flags)
 
     def train(self):
+        """Against the peer first, size by size; then what each lever is worth (t5-base), so that a run cut short
+        loses the least important lines."""
         compile_ = self.device == "cuda"
         steps, warmup = self.plan["updates"] - self.plan["warmup"], self.plan["warmup"]
+        base = None
         for size, bsz, src_len, tgt_len in self.plan["train"]:
             name = "t5-tiny" if self.args.smoke else size
             shape = hf_peer.SHAPES[name]
             shapes = dict(size=name, bsz=bsz, src_len=src_len, tgt_len=tgt_len)
             tokens = bsz * (src_len + tgt_len)
-            ours = self.ours_train(name, bsz, src_len, tgt_len, levers=True)
+            ours = self.ours_train(name, bsz, src_len, tgt_len)
             eager = hf_peer.train(shape, bsz, src_len, tgt_len, steps, warmup, self.device)
             self.measure(f"train/{size}/vs_hf_eager", ours["tokens_per_s"], tokens / eager["step_s"], "tokens/s",
                          ours["peak_mem_gb"], peer_peak_mem_gb=eager["peak_mem_gb"], **shapes)
@@ -190,14 +196,21 @@ class Suite:
             self.measure(f"train/{size}/vs_hf_compiled", ours["tokens_per_s"], tokens / compiled["step_s"],
                          "tokens/s", ours["peak_mem_gb"], peer_peak_mem_gb=compiled["peak_mem_gb"],
                          peer_compiled=compile_, **shapes)
-            if size == "t5-base":
-                plain = self.ours_train(name, bsz, src_len, tgt_len, levers=False)
-                self.measure(f"train/{size}/levers_vs_plain", ours["tokens_per_s"], plain["tokens_per_s"],
-                             "tokens/s", ours["peak_mem_gb"], plain_peak_mem_gb=plain["peak_mem_gb"], **shapes)
             if self.info["peak_bf16_flops"]:
                 achieved = train_flops(shape, bsz, src_len, tgt_len) / ours["step_s"]
                 self.measure(f"train/{size}/fraction_of_bf16_peak", achieved / 1e12,
                              self.info["peak_bf16_flops"] / 1e12, "TFLOP/s", ours["peak_mem_gb"], **shapes)
+            if size == "t5-base":
+                base = (name, bsz, src_len, tgt_len, ours, shapes)
+        if base:
+            name, bsz, src_len, tgt_len, ours, shapes = base
+            plain = self.ours_train(name, bsz, src_len, tgt_len, levers=False)
+            self.measure("train/t5-base/levers_vs_plain", ours["tokens_per_s"], plain["tokens_per_s"], "tokens/s",
+                         ours["peak_mem_gb"], plain_peak_mem_gb=plain["peak_mem_gb"],
+                         levers="--compile-model (CUDA) --optimizer torch_adamw", **shapes)
+            chunked = self.ours_train(name, bsz, src_len, tgt_len, chunked=True)
+            self.measure("train/t5-base/chunked_vs_full_loss", chunked["tokens_per_s"], ours["tokens_per_s"],
+                         "tokens/s", chunked["peak_mem_gb"], full_peak_mem_gb=ours["peak_mem_gb"], **shapes)
 
 
 def main():
