@@ -170,6 +170,7 @@ class Suite:
         flags = ["--optimizer", "torch_adamw"] if levers else []
         if levers and self.device == "cuda":
             flags.append("--compile-model")
+            torch._dynamo.reset()
         if chunked:
             flags += ["--output-loss", "chunked"]
         a = SimpleNamespace(size=name, bsz=bsz, src_len=src_len, tgt_len=tgt_len, updates=self.plan["updates"],

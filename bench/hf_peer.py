@@ -57,6 +57,8 @@ def reset_peak(device):
 def train(shape, bsz, src_len, tgt_len, steps, warmup, device, compile_=False) -> dict:
     """Seconds per optimizer step (after ``warmup`` steps, compilation included there) and peak memory."""
     reset_peak(device)
+    if compile_:
+        torch._dynamo.reset()  # one suite compiles several models: start each from an empty cache
     torch.manual_seed(0)
     model = hf_model(shape, device).train()
     cuda = torch.device(device).type == "cuda"
