@@ -27,8 +27,9 @@ def _fmix32(h: Tensor) -> Tensor:
     return h ^ (h >> 16)
 
 
-def uniform_variates(seed: int, keys: Tensor, step: int) -> Tensor:
-    """One uniform float in (0, 1) per key: a pure function of (seed, key, step). ``keys`` is int64, >= 0."""
+def uniform_variates(seed: int, keys: Tensor, step) -> Tensor:
+    """One uniform float in (0, 1) per key: a pure function of (seed, key, step). ``keys`` is int64, >= 0;
+    ``step`` an int, or an int64 tensor of one step per key (the slots engine's rows stand at different steps)."""
     h = _fmix32(torch.full_like(keys, (seed & MASK32) ^ 0x9E3779B9))
     h = _fmix32(h ^ (keys & MASK32))
     h = _fmix32(h ^ ((keys >> 32) & MASK32))

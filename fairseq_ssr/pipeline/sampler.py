@@ -16,7 +16,11 @@ generator's own, under its full distribution.
 
 The uniform variate of each (key, step) comes from a counter-based hash (murmur3's 32-bit finaliser, chained over
 seed, key and step), computed in integer tensor ops on the model's device; inverse-CDF sampling over the nucleus
-turns it into a token. 24 bits of the hash give the variate.
+turns it into a token. 24 bits of the hash give the variate. These pieces live in :mod:`.draws`.
+
+Two engines give the same samples (``SamplerConfig.engine``): ``batched``, the loop below, decodes length-sorted
+batches whose finished rows leave; ``slots`` (:mod:`.slots`) keeps a fixed set of rows full, refilling a finished
+row's slot with the next example, with fixed shapes that a CUDA graph replays.
 """
 import hashlib
 from dataclasses import dataclass, field
