@@ -5,22 +5,22 @@ Reports loss and nll_loss in base 2 as fairseq does, perplexity and token accura
 ``g{k}_accuracy``. Every logging output holds the same summable keys, so they reduce correctly across workers.
 
 ``--output-loss chunked`` never holds the fp32 logits of the whole batch: the output projection, log-softmax and
-loss run over ``--loss-chunk-tokens`` target tokens at a time (pads skipped), each chunk checkpointed so that its
-logits are recomputed in the backward pass instead of kept. Same loss and gradients as ``full`` (tested to 1e-5).
+loss run over ``--loss-chunk-tokens`` target tokens at a time (pads skipped), with the gradients computed in the
+forward pass (:mod:`.chunked_loss`). Same loss and gradients as ``full`` (tested to 1e-5).
 """
 import math
 import re
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from fairseq import utils
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
 from fairseq.dataclass import FairseqDataclass
 from fairseq.logging import metrics
 from omegaconf import II
-from torch.utils.checkpoint import checkpoint
+
+from .chunked_loss import LinearCrossEntropy, output_projection, token_losses
 
 _GROUP_LOSS = re.compile(r"g(\d+)_loss")
 _SUMS = ("loss", "nll_loss", "ntokens", "sample_size", "n_correct", "total")
@@ -30,8 +30,8 @@ _SUMS = ("loss", "nll_loss", "ntokens", "sample_size", "n_correct", "total")
 class SSRCrossEntropyConfig(FairseqDataclass):
     label_smoothing: float = field(default=0.0, metadata={"help": "label smoothing epsilon; 0 = plain cross-entropy"})
     output_loss: str = field(default="full", metadata={
-        "help": "full: logits of the whole batch, then the loss; chunked: a few target tokens at a time, logits "
-                "recomputed in backward, never all held (same loss and gradients)", "choices": ["full", "chunked"]})
+        "help": "full: logits of the whole batch, then the loss; chunked: a few target tokens at a time, gradients "
+                "computed on the way, logits never all held (same loss and gradients)", "choices": ["full", "chunked"]})
     loss_chunk_tokens: int = field(default=4096, metadata={"help": "target tokens per chunk of --output-loss chunked"})
     sentence_avg: bool = II("optimization.sentence_avg")
 
@@ -51,16 +51,18 @@ class SSRCrossEntropyCriterion(FairseqCriterion):
     def forward(self, model, sample):
         target = sample["target"]
         mask = target.ne(self.padding_idx)
+        sample_size = sample["nsentences"] if self.sentence_avg else sample["ntokens"]
         if self.chunked:
             features, _ = model(**sample["net_input"], features_only=True)
-            loss, nll_loss, correct = self._chunked(model.decoder.output_layer, features, target, mask)
+            if torch.is_grad_enabled() and features.requires_grad:
+                return self._chunked_training(model.decoder, features, target, mask, sample, sample_size)
+            loss, nll_loss, correct = self._chunked(model.decoder, features, target, mask)
         else:
             lprobs = model.get_normalized_probs(model(**sample["net_input"]), log_probs=True)
             loss, nll_loss = label_smoothed_nll_loss(lprobs, target, self.eps, ignore_index=self.padding_idx,
                                                      reduce=False)
             loss, nll_loss = loss.squeeze(-1), nll_loss.squeeze(-1)
             correct = lprobs.argmax(-1).eq(target) & mask
-        sample_size = sample["nsentences"] if self.sentence_avg else sample["ntokens"]
         log = self._sums(loss, nll_loss, mask, correct, sample["ntokens"], sample_size)
         log["nsentences"] = sample["nsentences"]
         if not model.training and sample.get("num_groups", 1) > 1:
@@ -73,16 +75,23 @@ class SSRCrossEntropyCriterion(FairseqCriterion):
                 log.update({f"g{k}_{key}": value for key, value in group.items()})
         return loss.sum(), sample_size, log
 
-    def _chunked(self, output_layer, features, target, mask):
-        """Per-token loss, nll and correctness as (batch, time) tensors, zero at pads, from the non-pad features."""
-        x, t = features[mask], target[mask]
-        parts = []
-        for i in range(0, max(x.size(0), 1), self.chunk):  # one (empty) chunk for a batch without targets
-            args = (output_layer, x[i:i + self.chunk], t[i:i + self.chunk], self.eps)
-            if torch.is_grad_enabled() and x.requires_grad:
-                parts.append(checkpoint(_chunk_loss, *args, use_reentrant=False))
-            else:
-                parts.append(_chunk_loss(*args))
+    def _features(self, decoder, features, target, mask):
+        scale, weight = output_projection(decoder)
+        x = features[mask]
+        return (x if scale is None else x * scale), weight, target[mask]
+
+    def _chunked_training(self, decoder, features, target, mask, sample, sample_size):
+        x, weight, t = self._features(decoder, features, target, mask)
+        loss, nll_loss, correct = LinearCrossEntropy.apply(x, weight, t, self.eps, self.chunk)
+        log = {"loss": loss.data, "nll_loss": nll_loss, "ntokens": sample["ntokens"], "sample_size": sample_size,
+               "n_correct": correct, "total": mask.sum(), "nsentences": sample["nsentences"]}
+        return loss, sample_size, log
+
+    def _chunked(self, decoder, features, target, mask):
+        """Per-token loss, nll and correctness as (batch, time) tensors, zero at pads (no gradients)."""
+        x, weight, t = self._features(decoder, features, target, mask)
+        parts = [token_losses(x[i:i + self.chunk], weight, t[i:i + self.chunk], self.eps)
+                 for i in range(0, max(x.size(0), 1), self.chunk)]  # one (empty) chunk for a batch without targets
         loss, nll, correct = (torch.cat(p) for p in zip(*parts))
 
         def spread(values):
@@ -107,15 +116,6 @@ class SSRCrossEntropyCriterion(FairseqCriterion):
     @staticmethod
     def logging_outputs_can_be_summed() -> bool:
         return True
-
-
-def _chunk_loss(output_layer, x, target, eps: float):
-    """fairseq's label-smoothed loss of a few tokens, computed as the full path does (fp32 log-softmax)."""
-    lprobs = F.log_softmax(output_layer(x).float(), dim=-1)
-    nll = -lprobs.gather(-1, target[:, None]).squeeze(-1)
-    eps_i = eps / (lprobs.size(-1) - 1)
-    loss = (1.0 - eps - eps_i) * nll + eps_i * -lprobs.sum(-1)
-    return loss, nll, lprobs.argmax(-1).eq(target)
 
 
 def _log_metrics(logging_outputs, prefix: str):
