@@ -110,6 +110,17 @@ class Suite:
         with open(self.out, "a") as f:
             f.write(json.dumps(line) + "\n")
 
+    def guarded(self, what, fn, *args):
+        """One measurement group; a failure becomes an error line and the suite goes on (one GPU run, no retries)."""
+        try:
+            return fn(*args)
+        except Exception as e:  # noqa: BLE001 - reported, not hidden
+            if self.args.smoke:
+                raise
+            self.emit(dict(what=what, error=f"{type(e).__name__}: {e}"[:2000]))
+            if self.device == "cuda":
+                torch.cuda.empty_cache()
+
     def measure(self, what, ours, peer, unit, peak, **extra):
         self.emit(dict(what=what, ours=round(ours, 4), peer=None if peer is None else round(peer, 4),
                        ratio=None if not peer else round(ours / peer, 3), unit=unit, peak_mem_gb=peak,
@@ -139,29 +150,33 @@ class Suite:
         wall = time.perf_counter() - t
         assert all(len(s.nll) == len(s.tokens) for s in samples)  # the per-token loss is kept
         return dict(wall_s=wall, new_tokens=sum(len(s.tokens) + s.finished for s in samples),
-                    peak_mem_gb=hf_peer.peak_gb(self.device))
+                    peak_mem_gb=hf_peer.peak_gb(self.device), tokens=[s.tokens for s in samples])
 
     def sample(self):
         for size, bsz, src_len, new in self.plan["sample"]:
-            shape = hf_peer.SHAPES["t5-tiny" if self.args.smoke else size]
-            name = "t5-tiny" if self.args.smoke else size
-            g = torch.Generator().manual_seed(2)
-            src = torch.randint(3, 32000, (bsz, src_len), generator=g)
-            src[:, -1] = 1
-            peer = hf_peer.generate(shape, src, new, self.device)
-            ours = self.ours_sample(name, src, new, "slots")
-            shapes = dict(size=name, bsz=bsz, src_len=src_len, new_tokens=new)
-            ours_tps, peer_tps = ours["new_tokens"] / ours["wall_s"], peer["new_tokens"] / peer["wall_s"]
-            self.measure(f"sample/{size}/vs_hf_generate", ours_tps, peer_tps, "new tokens/s", ours["peak_mem_gb"],
-                         peer_peak_mem_gb=peer["peak_mem_gb"], **shapes)
-            if self.info["hbm_bytes_s"]:
-                floor = decode_floor_s(shape, bsz, src_len, new, new, self.info["hbm_bytes_s"])
-                self.measure(f"sample/{size}/fraction_of_bandwidth_floor", floor, ours["wall_s"], "s (floor/ours)",
-                             ours["peak_mem_gb"], **shapes)
-            if size == "t5-base":
-                batched = self.ours_sample(name, src, new, "batched")
-                self.measure(f"sample/{size}/slots_vs_batched", ours_tps, batched["new_tokens"] / batched["wall_s"],
-                             "new tokens/s", ours["peak_mem_gb"], **shapes)
+            self.guarded(f"sample/{size}", self.sample_one, size, bsz, src_len, new)
+
+    def sample_one(self, size, bsz, src_len, new):
+        shape = hf_peer.SHAPES["t5-tiny" if self.args.smoke else size]
+        name = "t5-tiny" if self.args.smoke else size
+        g = torch.Generator().manual_seed(2)
+        src = torch.randint(3, 32000, (bsz, src_len), generator=g)
+        src[:, -1] = 1
+        peer = hf_peer.generate(shape, src, new, self.device)
+        ours = self.ours_sample(name, src, new, "slots")
+        shapes = dict(size=name, bsz=bsz, src_len=src_len, new_tokens=new)
+        ours_tps, peer_tps = ours["new_tokens"] / ours["wall_s"], peer["new_tokens"] / peer["wall_s"]
+        self.measure(f"sample/{size}/vs_hf_generate", ours_tps, peer_tps, "new tokens/s", ours["peak_mem_gb"],
+                     peer_peak_mem_gb=peer["peak_mem_gb"], **shapes)
+        if self.info["hbm_bytes_s"]:
+            floor = decode_floor_s(shape, bsz, src_len, new, new, self.info["hbm_bytes_s"])
+            self.measure(f"sample/{size}/fraction_of_bandwidth_floor", floor, ours["wall_s"], "s (floor/ours)",
+                         ours["peak_mem_gb"], **shapes)
+        if size == "t5-base":
+            batched = self.ours_sample(name, src, new, "batched")
+            same = sum(a == b for a, b in zip(ours["tokens"], batched["tokens"])) / bsz  # bf16: float-level may differ
+            self.measure(f"sample/{size}/slots_vs_batched", ours_tps, batched["new_tokens"] / batched["wall_s"],
+                         "new tokens/s", ours["peak_mem_gb"], same_samples=round(same, 4), **shapes)
 
     # --- training -------------------------------------------------------------------------------------------
     def ours_train(self, name, bsz, src_len, tgt_len, levers=True, chunked=False):
@@ -181,37 +196,45 @@ class Suite:
     def train(self):
         """Against the peer first, size by size; then what each lever is worth (t5-base), so that a run cut short
         loses the least important lines."""
-        compile_ = self.device == "cuda"
-        steps, warmup = self.plan["updates"] - self.plan["warmup"], self.plan["warmup"]
         base = None
         for size, bsz, src_len, tgt_len in self.plan["train"]:
-            name = "t5-tiny" if self.args.smoke else size
-            shape = hf_peer.SHAPES[name]
-            shapes = dict(size=name, bsz=bsz, src_len=src_len, tgt_len=tgt_len)
-            tokens = bsz * (src_len + tgt_len)
-            ours = self.ours_train(name, bsz, src_len, tgt_len)
-            eager = hf_peer.train(shape, bsz, src_len, tgt_len, steps, warmup, self.device)
-            self.measure(f"train/{size}/vs_hf_eager", ours["tokens_per_s"], tokens / eager["step_s"], "tokens/s",
-                         ours["peak_mem_gb"], peer_peak_mem_gb=eager["peak_mem_gb"], **shapes)
-            compiled = hf_peer.train(shape, bsz, src_len, tgt_len, steps, warmup, self.device, compile_=compile_)
-            self.measure(f"train/{size}/vs_hf_compiled", ours["tokens_per_s"], tokens / compiled["step_s"],
-                         "tokens/s", ours["peak_mem_gb"], peer_peak_mem_gb=compiled["peak_mem_gb"],
-                         peer_compiled=compile_, **shapes)
-            if self.info["peak_bf16_flops"]:
-                achieved = train_flops(shape, bsz, src_len, tgt_len) / ours["step_s"]
-                self.measure(f"train/{size}/fraction_of_bf16_peak", achieved / 1e12,
-                             self.info["peak_bf16_flops"] / 1e12, "TFLOP/s", ours["peak_mem_gb"], **shapes)
-            if size == "t5-base":
-                base = (name, bsz, src_len, tgt_len, ours, shapes)
+            ours = self.guarded(f"train/{size}", self.train_one, size, bsz, src_len, tgt_len)
+            if size == "t5-base" and ours:
+                base = (bsz, src_len, tgt_len, ours)
         if base:
-            name, bsz, src_len, tgt_len, ours, shapes = base
-            plain = self.ours_train(name, bsz, src_len, tgt_len, levers=False)
-            self.measure("train/t5-base/levers_vs_plain", ours["tokens_per_s"], plain["tokens_per_s"], "tokens/s",
-                         ours["peak_mem_gb"], plain_peak_mem_gb=plain["peak_mem_gb"],
-                         levers="--compile-model (CUDA) --optimizer torch_adamw", **shapes)
-            chunked = self.ours_train(name, bsz, src_len, tgt_len, chunked=True)
-            self.measure("train/t5-base/chunked_vs_full_loss", chunked["tokens_per_s"], ours["tokens_per_s"],
-                         "tokens/s", chunked["peak_mem_gb"], full_peak_mem_gb=ours["peak_mem_gb"], **shapes)
+            self.guarded("train/t5-base/levers", self.train_levers, *base)
+
+    def train_one(self, size, bsz, src_len, tgt_len):
+        compile_ = self.device == "cuda"
+        steps, warmup = self.plan["updates"] - self.plan["warmup"], self.plan["warmup"]
+        name = "t5-tiny" if self.args.smoke else size
+        shape = hf_peer.SHAPES[name]
+        shapes = dict(size=name, bsz=bsz, src_len=src_len, tgt_len=tgt_len)
+        tokens = bsz * (src_len + tgt_len)
+        ours = self.ours_train(name, bsz, src_len, tgt_len)
+        eager = hf_peer.train(shape, bsz, src_len, tgt_len, steps, warmup, self.device)
+        self.measure(f"train/{size}/vs_hf_eager", ours["tokens_per_s"], tokens / eager["step_s"], "tokens/s",
+                     ours["peak_mem_gb"], peer_peak_mem_gb=eager["peak_mem_gb"], **shapes)
+        compiled = hf_peer.train(shape, bsz, src_len, tgt_len, steps, warmup, self.device, compile_=compile_)
+        self.measure(f"train/{size}/vs_hf_compiled", ours["tokens_per_s"], tokens / compiled["step_s"],
+                     "tokens/s", ours["peak_mem_gb"], peer_peak_mem_gb=compiled["peak_mem_gb"],
+                     peer_compiled=compile_, **shapes)
+        if self.info["peak_bf16_flops"]:
+            achieved = train_flops(shape, bsz, src_len, tgt_len) / ours["step_s"]
+            self.measure(f"train/{size}/fraction_of_bf16_peak", achieved / 1e12,
+                         self.info["peak_bf16_flops"] / 1e12, "TFLOP/s", ours["peak_mem_gb"], **shapes)
+        return ours
+
+    def train_levers(self, bsz, src_len, tgt_len, ours):
+        name = "t5-tiny" if self.args.smoke else "t5-base"
+        shapes = dict(size=name, bsz=bsz, src_len=src_len, tgt_len=tgt_len)
+        plain = self.ours_train(name, bsz, src_len, tgt_len, levers=False)
+        self.measure("train/t5-base/levers_vs_plain", ours["tokens_per_s"], plain["tokens_per_s"], "tokens/s",
+                     ours["peak_mem_gb"], plain_peak_mem_gb=plain["peak_mem_gb"],
+                     levers="--compile-model (CUDA) --optimizer torch_adamw", **shapes)
+        chunked = self.ours_train(name, bsz, src_len, tgt_len, chunked=True)
+        self.measure("train/t5-base/chunked_vs_full_loss", chunked["tokens_per_s"], ours["tokens_per_s"],
+                     "tokens/s", chunked["peak_mem_gb"], full_peak_mem_gb=ours["peak_mem_gb"], **shapes)
 
 
 def main():

@@ -22,6 +22,7 @@ def test_gpu_suite_smoke_prints_the_machine_and_every_measurement(tmp_path):
     assert {"train/t5-base/vs_hf_eager", "train/t5-base/vs_hf_compiled", "train/t5-large/vs_hf_eager",
             "sample/t5-large/vs_hf_generate", "sample/t5-base/vs_hf_generate", "sample/t5-base/slots_vs_batched",
             "train/t5-base/levers_vs_plain", "train/t5-base/chunked_vs_full_loss"} <= whats
+    assert next(x for x in lines if x["what"] == "sample/t5-base/slots_vs_batched")["same_samples"] == 1.0  # fp32
     for line in lines:
         assert {"what", "ours", "peer", "ratio", "unit", "peak_mem_gb"} <= line.keys() and line["smoke"]
         assert line["ours"] > 0 and line["peer"] > 0
