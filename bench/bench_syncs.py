@@ -2,8 +2,9 @@
 ``tolist``, ``cpu``), counted per update by the first caller outside torch. On a GPU each read of a device tensor
 waits for the queued work: these are the places that drain the GPU's queue every update.
 
-  python bench/bench_syncs.py            # t5-tiny on the CPU, 11 counted updates
+  python bench/bench_syncs.py [--optimizer adam]     # t5-tiny (CPU, or the GPU if there is one), 11 updates
 """
+import argparse
 import collections
 import sys
 import traceback
@@ -64,4 +65,6 @@ def main(optimizer="torch_adamw"):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--optimizer", default="torch_adamw", help="fairseq optimizer (default: torch_adamw)")
+    main(p.parse_args().optimizer)
