@@ -120,7 +120,8 @@ def bench_sample(args, device):
     hf_s = time.perf_counter() - t
     del hf
 
-    sampler = SpanSampler(ours, ours.encoder.dictionary, SamplerConfig(top_p=0.9, batch_tokens=10**9), device=device)
+    cfg = SamplerConfig(top_p=0.9, batch_tokens=10**9, engine=args.engine, slots=args.sample_bsz)
+    sampler = SpanSampler(ours, ours.encoder.dictionary, cfg, device=device)
     inputs, budgets, keys = src.tolist(), [new] * len(src), list(range(len(src)))
     sampler.sample(inputs[:2], budgets[:2], keys[:2])
     sync(device)
@@ -132,7 +133,7 @@ def bench_sample(args, device):
     ours_n = sum(len(s.tokens) + s.finished for s in samples)  # a random model almost never samples eos early
     return [dict(bench="sample_top_p0.9", impl="hf_generate", size=args.size, bsz=args.sample_bsz, src_len=args.src_len,
                  new_tokens=new, wall_s=round(hf_s, 3), new_tokens_per_s=round(n / hf_s)),
-            dict(bench="sample_top_p0.9", impl="ours_with_loss", size=args.size, bsz=args.sample_bsz, src_len=args.src_len,
+            dict(bench="sample_top_p0.9", impl="ours_with_loss", engine=args.engine, size=args.size, bsz=args.sample_bsz, src_len=args.src_len,
                  new_tokens=new, generated=ours_n, wall_s=round(ours_s, 3), new_tokens_per_s=round(ours_n / ours_s)),
             dict(bench="sample_top_p0.9", ratio_ours_over_hf=round((ours_n / ours_s) / (n / hf_s), 3))]
 
@@ -164,6 +165,7 @@ def main():
     p.add_argument("--compile", action="store_true", help="torch.compile both models")
     p.add_argument("--sample-bsz", type=int, default=None, help="sampling batch (default: 256 GPU, 8 CPU)")
     p.add_argument("--new-tokens", type=int, default=None, help="new tokens per row (default: 64 GPU, 32 CPU)")
+    p.add_argument("--engine", choices=["batched", "slots"], default="batched", help="our sampler's engine")
     p.add_argument("--skip", choices=["train", "sample"], action="append", default=[])
     p.add_argument("--out", help="also write the JSON lines here")
     args = p.parse_args()

@@ -3,8 +3,8 @@
 Ours: fairseq's own training loop (``fairseq_cli.train.main``) on SSR-shaped binarized data of random ids
 (every example ``--src-len`` source and ``--tgt-len`` target tokens), the T5 of ``--size`` initialised at random.
 Tokens/s counts source + target tokens of the updates after the warm-up, timed between fairseq's update callbacks.
-Peer: ``../shared/bench/hf_t5_baseline.py``'s training step (random HF T5 of the same size, bf16 autocast and fused
-AdamW on CUDA), same batch and lengths, run in the same process.
+Peer: :mod:`hf_peer`'s training step (random HF T5 of the same shape, bf16 autocast and fused AdamW on CUDA), same
+batch and lengths, run in the same process.
 
   python bench/bench_train.py --size t5-base --bsz 64 --updates 30        # on a GPU
   python bench/bench_train.py                                              # CPU: t5-small, batch 4, 128 + 64
@@ -12,7 +12,6 @@ AdamW on CUDA), same batch and lengths, run in the same process.
 import argparse
 import contextlib
 import io
-import json
 import sys
 import tempfile
 import time
@@ -22,8 +21,8 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-PEER = REPO.parent / "shared" / "bench" / "hf_t5_baseline.py"
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 ARCH = {"t5-small": "t5_small", "t5-base": "t5_base", "t5-large": "t5_large"}
 
 
@@ -48,7 +47,8 @@ def write_data(root: Path, n: int, src_len: int, tgt_len: int):
         builder.finalize(str(root / f"train.src-tgt.{side}.idx"))
 
 
-def bench_ours(args, device):
+def bench_ours(args, device, model_flags=None, extra_flags=()):
+    """``model_flags``: the model (default ``--arch`` of ``--size``); ``extra_flags``: more fairseq-train flags."""
     from fairseq import options
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
     from fairseq_cli import train as fairseq_train
@@ -68,12 +68,16 @@ def bench_ours(args, device):
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_data(root, args.bsz * (args.updates + 2), args.src_len, args.tgt_len)
-        flags = [str(root), "--user-dir", str(REPO / "fairseq_ssr"), "--task", "ssr_rewriting", "--arch", ARCH[args.size],
-                 "--criterion", "ssr_cross_entropy", "--optimizer", "adam", "--lr", "1e-4", "--batch-size", str(args.bsz),
+        flags = [str(root), "--user-dir", str(REPO / "fairseq_ssr"), "--task", "ssr_rewriting",
+                 *(model_flags or ["--arch", ARCH[args.size]]), "--criterion", "ssr_cross_entropy", "--optimizer", "adam", "--lr", "1e-4", "--batch-size", str(args.bsz),
                  "--max-update", str(args.updates), "--max-source-positions", str(args.src_len),
                  "--max-target-positions", str(args.tgt_len), "--save-dir", str(root / "ckpt"), "--no-save",
                  "--disable-validation", "--log-interval", "1000", "--seed", "1", "--num-workers", "0"]
         flags += ["--bf16-autocast"] if device == "cuda" else ["--cpu"]
+        flags += list(extra_flags)
+        if device == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
         cfg = convert_namespace_to_omegaconf(options.parse_args_and_arch(options.get_training_parser(), flags))
         SSRRewritingTask.train_step = timed_step
         try:
@@ -90,18 +94,14 @@ def bench_ours(args, device):
 
 
 def bench_peer(args, device):
-    """The shared HF baseline's own step, its JSON line captured."""
-    import importlib.util
+    """:mod:`hf_peer`'s training step on the same shape, batch and lengths."""
+    import hf_peer
 
-    spec = importlib.util.spec_from_file_location("hf_t5_baseline", PEER)
-    peer = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(peer)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        peer.bench_train(args.size, args.bsz, args.src_len, args.tgt_len, args.updates - args.warmup, device, compile_=args.compile)
-    line = json.loads(out.getvalue().strip().splitlines()[-1])
-    return dict(bench="train", impl="hf" + ("_compiled" if args.compile else ""), **{k: line[k] for k in
-                ("size", "bsz", "src_len", "tgt_len", "step_s", "tokens_per_s", "peak_mem_gb")})
+    r = hf_peer.train(hf_peer.SHAPES[args.size], args.bsz, args.src_len, args.tgt_len, args.updates - args.warmup,
+                      args.warmup, device, compile_=args.compile)
+    return dict(bench="train", impl="hf" + ("_compiled" if args.compile else ""), size=args.size, bsz=args.bsz,
+                src_len=args.src_len, tgt_len=args.tgt_len, step_s=round(r["step_s"], 4),
+                tokens_per_s=round(args.bsz * (args.src_len + args.tgt_len) / r["step_s"]), peak_mem_gb=r["peak_mem_gb"])
 
 
 def main():

@@ -16,4 +16,4 @@ from .environment import check_torchaudio, import_fairseq_quietly  # noqa: E402
 import_fairseq_quietly()
 check_torchaudio()
 from . import distributed  # noqa: E402,F401  (torchrun + --cpu: data-parallel over gloo; see the module)
-from . import criterions, models, tasks  # noqa: E402,F401  (registration; fairseq does not auto-import criterions)
+from . import criterions, models, optim, tasks  # noqa: E402,F401  (registration: fairseq imports no criterions)

@@ -123,6 +123,21 @@ def test_every_example_is_generated_or_skipped_with_its_reasons(work, generated,
         assert rebuild(src, tgt, d) == r["tokens"]  # the invariant, on every generated example
 
 
+def test_the_slots_engine_writes_the_same_records(work, generated, sampler):
+    slots = SpanSampler(sampler.model, sampler.dictionary,
+                        SamplerConfig(top_p=0.9, seed=1, engine="slots", slots=5, check_every=2), device="cpu")
+    out = work / "gen-slots" / SHARD
+    stats = generate_shard(str(work / "masked.jsonl"), str(out.parent), slots, GenerationConfig(window=16),
+                           show_progress=False)
+    ref, got = list(read_records(str(generated[0]))), list(read_records(str(out)))
+    assert [{k: v for k, v in r.items() if k != "nll"} for r in got] == [
+        {k: v for k, v in r.items() if k != "nll"} for r in ref]  # fills, attempts, skips and reasons
+    for a, b in zip(ref, got):
+        if "nll" in a:
+            assert np.allclose(np.concatenate(b["nll"]), np.concatenate(a["nll"]), atol=2e-4)  # 4 decimals kept
+    assert stats["succeeded_at_attempt"] == generated[1]["succeeded_at_attempt"]
+
+
 def test_recorded_loss_is_the_generators_loss_on_its_own_output(work, generated, sampler):
     from transformers import T5ForConditionalGeneration
 

@@ -3,17 +3,24 @@
 Reports loss and nll_loss in base 2 as fairseq does, perplexity and token accuracy; in validation on grouped data
 (``valid.g{k}.*``) the same metrics per difficulty group, as ``g{k}_loss``, ``g{k}_nll_loss``, ``g{k}_ppl`` and
 ``g{k}_accuracy``. Every logging output holds the same summable keys, so they reduce correctly across workers.
+
+``--output-loss chunked`` never holds the fp32 logits of the whole batch: the output projection, log-softmax and
+loss run over ``--loss-chunk-tokens`` target tokens at a time (pads skipped), with the gradients computed in the
+forward pass (:mod:`.chunked_loss`). Same loss and gradients as ``full`` (tested to 1e-5).
 """
 import math
 import re
 from dataclasses import dataclass, field
 
+import torch
 from fairseq import utils
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
 from fairseq.dataclass import FairseqDataclass
 from fairseq.logging import metrics
 from omegaconf import II
+
+from .chunked_loss import LinearCrossEntropy, output_projection, token_losses
 
 _GROUP_LOSS = re.compile(r"g(\d+)_loss")
 _SUMS = ("loss", "nll_loss", "ntokens", "sample_size", "n_correct", "total")
@@ -22,24 +29,40 @@ _SUMS = ("loss", "nll_loss", "ntokens", "sample_size", "n_correct", "total")
 @dataclass
 class SSRCrossEntropyConfig(FairseqDataclass):
     label_smoothing: float = field(default=0.0, metadata={"help": "label smoothing epsilon; 0 = plain cross-entropy"})
+    output_loss: str = field(default="full", metadata={
+        "help": "full: logits of the whole batch, then the loss; chunked: a few target tokens at a time, gradients "
+                "computed on the way, logits never all held (same loss and gradients)", "choices": ["full", "chunked"]})
+    loss_chunk_tokens: int = field(default=4096, metadata={"help": "target tokens per chunk of --output-loss chunked"})
     sentence_avg: bool = II("optimization.sentence_avg")
 
 
 @register_criterion("ssr_cross_entropy", dataclass=SSRCrossEntropyConfig)
 class SSRCrossEntropyCriterion(FairseqCriterion):
-    def __init__(self, task, sentence_avg: bool, label_smoothing: float = 0.0):
+    def __init__(self, task, sentence_avg: bool, label_smoothing: float = 0.0, output_loss: str = "full",
+                 loss_chunk_tokens: int = 4096):
         super().__init__(task)
         self.sentence_avg = sentence_avg
         self.eps = label_smoothing
+        self.chunked = output_loss == "chunked"
+        if loss_chunk_tokens < 1:
+            raise ValueError(f"--loss-chunk-tokens must be positive, got {loss_chunk_tokens}")
+        self.chunk = loss_chunk_tokens
 
     def forward(self, model, sample):
-        lprobs = model.get_normalized_probs(model(**sample["net_input"]), log_probs=True)
         target = sample["target"]
-        loss, nll_loss = label_smoothed_nll_loss(lprobs, target, self.eps, ignore_index=self.padding_idx, reduce=False)
-        loss, nll_loss = loss.squeeze(-1), nll_loss.squeeze(-1)
         mask = target.ne(self.padding_idx)
-        correct = lprobs.argmax(-1).eq(target) & mask
         sample_size = sample["nsentences"] if self.sentence_avg else sample["ntokens"]
+        if self.chunked:
+            features, _ = model(**sample["net_input"], features_only=True)
+            if torch.is_grad_enabled() and features.requires_grad:
+                return self._chunked_training(model.decoder, features, target, mask, sample, sample_size)
+            loss, nll_loss, correct = self._chunked(model.decoder, features, target, mask)
+        else:
+            lprobs = model.get_normalized_probs(model(**sample["net_input"]), log_probs=True)
+            loss, nll_loss = label_smoothed_nll_loss(lprobs, target, self.eps, ignore_index=self.padding_idx,
+                                                     reduce=False)
+            loss, nll_loss = loss.squeeze(-1), nll_loss.squeeze(-1)
+            correct = lprobs.argmax(-1).eq(target) & mask
         log = self._sums(loss, nll_loss, mask, correct, sample["ntokens"], sample_size)
         log["nsentences"] = sample["nsentences"]
         if not model.training and sample.get("num_groups", 1) > 1:
@@ -51,6 +74,30 @@ class SSRCrossEntropyCriterion(FairseqCriterion):
                                    nsentences if self.sentence_avg else ntokens)
                 log.update({f"g{k}_{key}": value for key, value in group.items()})
         return loss.sum(), sample_size, log
+
+    def _features(self, decoder, features, target, mask):
+        scale, weight = output_projection(decoder)
+        x = features[mask]
+        return (x if scale is None else x * scale), weight, target[mask]
+
+    def _chunked_training(self, decoder, features, target, mask, sample, sample_size):
+        x, weight, t = self._features(decoder, features, target, mask)
+        loss, nll_loss, correct = LinearCrossEntropy.apply(x, weight, t, self.eps, self.chunk)
+        log = {"loss": loss.data, "nll_loss": nll_loss, "ntokens": sample["ntokens"], "sample_size": sample_size,
+               "n_correct": correct, "total": mask.sum(), "nsentences": sample["nsentences"]}
+        return loss, sample_size, log
+
+    def _chunked(self, decoder, features, target, mask):
+        """Per-token loss, nll and correctness as (batch, time) tensors, zero at pads (no gradients)."""
+        x, weight, t = self._features(decoder, features, target, mask)
+        parts = [token_losses(x[i:i + self.chunk], weight, t[i:i + self.chunk], self.eps)
+                 for i in range(0, max(x.size(0), 1), self.chunk)]  # one (empty) chunk for a batch without targets
+        loss, nll, correct = (torch.cat(p) for p in zip(*parts))
+
+        def spread(values):
+            return torch.zeros(mask.shape, dtype=values.dtype, device=mask.device).masked_scatter(mask, values)
+
+        return spread(loss), spread(nll), spread(correct)
 
     @staticmethod
     def _sums(loss, nll_loss, mask, correct, ntokens, sample_size):

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from .config import SHAPE_FIELDS, T5Config
 from .hf import read_hf_dir
 from .t5_layers import (
+    FlexBias,
     KVCache,
     RelativePositionBias,
     T5Block,
@@ -50,12 +51,18 @@ class T5Encoder(FairseqEncoder):
         self.final_layer_norm = T5LayerNorm(cfg.d_model, cfg.layer_norm_epsilon)
         self.dropout = nn.Dropout(cfg.dropout_rate)
         self.max_source_positions = cfg.max_source_positions
+        self.attention_kernel = "sdpa"  # or "flex": see FlexBias; set by the task's --attention-kernel
 
     def forward(self, src_tokens: Tensor, src_lengths: Optional[Tensor] = None, **kwargs):
         padding_mask = src_tokens.eq(self.padding_idx)
         x = self.dropout(self.embed_tokens(src_tokens))
         src_len = src_tokens.size(1)
-        bias = self.relative_bias(src_len, src_len) + padding_bias(padding_mask, self.relative_bias.relative_attention_bias.weight.dtype)
+        table = self.relative_bias.relative_attention_bias.weight
+        if self.attention_kernel == "flex":
+            bias = FlexBias(self.relative_bias.buckets(src_len, src_len), table,
+                            padding_bias(padding_mask, table.dtype)[:, 0, 0, :])
+        else:
+            bias = self.relative_bias(src_len, src_len) + padding_bias(padding_mask, table.dtype)
         for layer in self.layers:
             x, _ = layer(x, bias)
         x = self.dropout(self.final_layer_norm(x))

@@ -79,13 +79,51 @@ class RelativePositionBias(nn.Module):
         self.max_distance = dims.relative_attention_max_distance
         self.relative_attention_bias = nn.Embedding(self.num_buckets, dims.num_heads)
 
-    def forward(self, query_len: int, key_len: int, query_offset: int = 0) -> Tensor:
-        """Bias of shape (1, heads, query_len, key_len) for queries at ``query_offset ..``."""
+    def buckets(self, query_len: int, key_len: int, query_offset: int = 0) -> Tensor:
+        """(query_len, key_len) bucket ids for queries at ``query_offset ..``."""
         device = self.relative_attention_bias.weight.device
         query_pos = torch.arange(query_offset, query_offset + query_len, device=device)[:, None]
         key_pos = torch.arange(key_len, device=device)[None, :]
-        buckets = relative_position_bucket(key_pos - query_pos, self.bidirectional, self.num_buckets, self.max_distance)
+        return relative_position_bucket(key_pos - query_pos, self.bidirectional, self.num_buckets, self.max_distance)
+
+    def forward(self, query_len: int, key_len: int, query_offset: int = 0) -> Tensor:
+        """Bias of shape (1, heads, query_len, key_len) for queries at ``query_offset ..``."""
+        buckets = self.buckets(query_len, key_len, query_offset)
         return self.relative_attention_bias(buckets).permute(2, 0, 1).unsqueeze(0)
+
+
+class FlexBias:
+    """Position bias plus padding for FlexAttention's ``score_mod``: the (batch, heads, T, T) sum is never built.
+
+    FlexAttention has no attention dropout and (in torch 2.13) no backward pass on the CPU; there, and in training
+    with attention dropout, :meth:`dense` gives the ordinary bias instead (same arithmetic, same result)."""
+
+    def __init__(self, buckets: Tensor, table: Tensor, padding: Tensor):
+        self.buckets, self.table, self.padding = buckets, table, padding  # (T, T) ids, (buckets, heads), (B, T)
+
+    def dense(self) -> Tensor:
+        return self.table[self.buckets].permute(2, 0, 1).unsqueeze(0) + self.padding[:, None, None, :]
+
+    def usable(self, q: Tensor, dropout: float) -> bool:
+        return dropout == 0.0 and not (q.device.type == "cpu" and torch.is_grad_enabled() and q.requires_grad)
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        def score_mod(score, b, h, q_idx, kv_idx):  # the dense path's order: score + (position bias + padding)
+            return score + (self.table[self.buckets[q_idx, kv_idx], h] + self.padding[b, kv_idx]).to(score.dtype)
+
+        return _flex_attention(q.device.type)(q, k, v, score_mod=score_mod, scale=1.0)
+
+
+_FLEX = {}
+
+
+def _flex_attention(device_type: str):
+    """FlexAttention, compiled on CUDA (its fast path), the eager reference elsewhere."""
+    if device_type not in _FLEX:
+        from torch.nn.attention.flex_attention import flex_attention
+
+        _FLEX[device_type] = torch.compile(flex_attention) if device_type == "cuda" else flex_attention
+    return _FLEX[device_type]
 
 
 class KVCache:
@@ -118,13 +156,19 @@ class T5Attention(nn.Module):
     def project_kv(self, source: Tensor) -> KVCache:
         return KVCache(self.split_heads(self.k(source)), self.split_heads(self.v(source)))
 
-    def forward(self, x: Tensor, kv: KVCache, bias: Tensor) -> Tensor:
+    def forward(self, x: Tensor, kv: KVCache, bias) -> Tensor:
+        """``bias``: an additive float mask, or a :class:`FlexBias`."""
         q = self.split_heads(self.q(x))
         key, value = kv.key, kv.value
+        dropout = self.dropout if self.training else 0.0
+        if isinstance(bias, FlexBias):
+            if bias.usable(q, dropout):
+                return self.o(bias.attend(q, key, value).transpose(1, 2).reshape(x.size(0), x.size(1), -1))
+            bias = bias.dense()
         if bias.dtype != q.dtype:
             bias = bias.to(q.dtype)
         out = F.scaled_dot_product_attention(
-            q, key, value, attn_mask=bias, dropout_p=self.dropout if self.training else 0.0, scale=1.0
+            q, key, value, attn_mask=bias, dropout_p=dropout, scale=1.0
         )
         return self.o(out.transpose(1, 2).reshape(x.size(0), x.size(1), -1))
 

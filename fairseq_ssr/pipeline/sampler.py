@@ -16,93 +16,20 @@ generator's own, under its full distribution.
 
 The uniform variate of each (key, step) comes from a counter-based hash (murmur3's 32-bit finaliser, chained over
 seed, key and step), computed in integer tensor ops on the model's device; inverse-CDF sampling over the nucleus
-turns it into a token. 24 bits of the hash give the variate.
+turns it into a token. 24 bits of the hash give the variate. These pieces live in :mod:`.draws`.
+
+Two engines give the same samples (``SamplerConfig.engine``): ``batched``, the loop below, decodes length-sorted
+batches whose finished rows leave; ``slots`` (:mod:`.slots`) keeps a fixed set of rows full, refilling a finished
+row's slot with the next example, with fixed shapes that a CUDA graph replays.
 """
 import hashlib
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
 import torch
-from torch import Tensor
 
-MASK32 = 0xFFFFFFFF
-
-
-@dataclass
-class Sample:
-    tokens: List[int]  # generated ids after the decoder's start token, eos excluded
-    nll: List[float]  # -log p(token) under the generator's full distribution, one per entry of `tokens`
-    finished: bool  # eos came within the budget
-
-
-def _fmix32(h: Tensor) -> Tensor:
-    h = h ^ (h >> 16)
-    h = (h * 0x85EBCA6B) & MASK32
-    h = h ^ (h >> 13)
-    h = (h * 0xC2B2AE35) & MASK32
-    return h ^ (h >> 16)
-
-
-def uniform_variates(seed: int, keys: Tensor, step: int) -> Tensor:
-    """One uniform float in (0, 1) per key: a pure function of (seed, key, step). ``keys`` is int64, >= 0."""
-    h = _fmix32(torch.full_like(keys, (seed & MASK32) ^ 0x9E3779B9))
-    h = _fmix32(h ^ (keys & MASK32))
-    h = _fmix32(h ^ ((keys >> 32) & MASK32))
-    h = _fmix32(h ^ (step & MASK32))
-    return ((h >> 8).double() + 0.5) / float(1 << 24)
-
-
-def nucleus(logits: Tensor, top_p: float, top_k: int = 0) -> Tuple[Tensor, Tensor, Tensor]:
-    """Per row: the probabilities in descending order, renormalised over the allowed tokens (``-inf`` logits are
-    not allowed) and zeroed outside the top-k and the nucleus; their token ids; how many tokens are kept."""
-    probs, order = torch.softmax(logits.float(), dim=-1).sort(dim=-1, descending=True)
-    if top_k:
-        probs[:, top_k:] = 0.0
-        probs = probs / probs.sum(dim=-1, keepdim=True)
-    # keep every token whose preceding mass is below top_p (the one that crosses it stays), at least the first,
-    # never one of probability 0 (a removed token, which would otherwise stay in a nucleus of mass 1)
-    keep = (probs.cumsum(dim=-1) - probs < top_p) & (probs > 0)
-    keep[:, 0] = True
-    return probs * keep, order, keep.sum(dim=-1)
-
-
-def nucleus_choice(logits: Tensor, top_p: float, u: Tensor, top_k: int = 0) -> Tensor:
-    """Token ids drawn by inverse CDF from each row's nucleus (see :func:`nucleus`); ``u`` in [0, 1] per row.
-
-    The index is clamped into the nucleus: a variate that rounds to 1.0 in float32 (or a target that falls on the
-    flat end of the CDF) still draws the last token of the nucleus, never a token outside it.
-    """
-    probs, order, kept = nucleus(logits, top_p, top_k)
-    cdf = probs.cumsum(dim=-1)
-    target = (u.to(cdf.dtype) * cdf[:, -1]).unsqueeze(-1)
-    index = torch.minimum(torch.searchsorted(cdf, target, right=True).squeeze(-1), kept - 1)
-    return order.gather(-1, index[:, None]).squeeze(-1)
-
-
-class InfillingConstraint:
-    """Which tokens may come next in T5's infilling output ``<extra_id_0> f_0 .. <extra_id_{n-1}> f_{n-1}
-    [<extra_id_n>] eos``, given how many sentinels each row has emitted (``opened``) and its span count ``n``."""
-
-    def __init__(self, dictionary, device):
-        self.first_sentinel = dictionary.sentinel(0)  # <extra_id_j> = first_sentinel - j
-        self.eos = dictionary.eos()
-        ids = torch.arange(len(dictionary), device=device)
-        self.is_sentinel = (ids >= dictionary.num_pieces) & (ids < dictionary.num_pieces + 100)
-        self.is_text = (ids >= 2) & (ids < dictionary.num_pieces)  # unk included: the generator may emit it
-
-    def mask(self, logits: Tensor, opened: Tensor, n: Tensor) -> Tensor:
-        """``logits`` with every token that would break the format set to ``-inf``."""
-        writing = (opened >= 1) & (opened <= n)  # inside a fill: text may come
-        out = logits.masked_fill(self.is_text & ~writing[:, None], float("-inf"))
-        nxt = (self.first_sentinel - opened.clamp(max=n)).unsqueeze(-1)  # the next sentinel, while one may come
-        keep = out.gather(-1, nxt)
-        out = out.masked_fill(self.is_sentinel, float("-inf"))
-        out = out.scatter(-1, nxt, torch.where((opened <= n)[:, None], keep, torch.full_like(keep, float("-inf"))))
-        out[:, self.eos] = torch.where(opened >= n, out[:, self.eos], torch.full_like(out[:, self.eos], float("-inf")))
-        return out
-
-    def advance(self, opened: Tensor, choice: Tensor) -> Tensor:
-        return opened + self.is_sentinel[choice].long()
+from .draws import InfillingConstraint, Sample, nucleus, nucleus_choice, uniform_variates  # noqa: F401 (re-exported)
+from .slots import SlotEngine
 
 
 @dataclass
@@ -117,12 +44,24 @@ class SamplerConfig:
                 "a restart may lower it after running out of memory, at the cost of float-level differences"})
     precision: str = field(default="auto", metadata={
         "help": "auto: bf16 weights on a GPU, fp32 on the CPU", "choices": ("auto", "bf16", "fp32")})
+    engine: str = field(default="batched", metadata={
+        "help": "batched: length-sorted batches whose finished rows leave; slots: fixed rows refilled as rows finish "
+                "(continuous batching, same tokens; see fairseq_ssr/pipeline/slots.py)",
+        "choices": ("batched", "slots")})
+    slots: int = field(default=0, metadata={
+        "help": "slots engine: rows decoding together; 0 = batch_tokens // (longest source + largest budget)"})
+    check_every: int = field(default=4, metadata={
+        "help": "slots engine: decode steps between the host's looks at finished rows (same samples for any value)"})
+    eager_step: bool = field(default=False, metadata={
+        "help": "slots engine on CUDA: run the decode step eagerly instead of replaying it as a captured CUDA graph"})
 
     def __post_init__(self):
         if not 0.0 < self.top_p <= 1.0:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
             raise ValueError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
+        if self.slots < 0 or self.check_every < 1:
+            raise ValueError(f"slots must be >= 0 and check_every >= 1, got {self.slots} and {self.check_every}")
 
 
 def state_digest(model) -> str:
@@ -179,6 +118,8 @@ class SpanSampler:
         if num_spans is not None and min(num_spans, default=1) < 1:
             raise ValueError("an infilling input has at least one span")
         order = sorted(range(len(inputs)), key=lambda i: (-len(inputs[i]), -max_new_tokens[i]))
+        if self.cfg.engine == "slots":
+            return self._sample_slots(order, inputs, max_new_tokens, keys, num_spans)
         results: List[Optional[Sample]] = [None] * len(inputs)
         for batch in self._batches(order, inputs, max_new_tokens):
             spans = [num_spans[i] for i in batch] if num_spans is not None else None
@@ -186,6 +127,17 @@ class SpanSampler:
                                                        [keys[i] for i in batch], spans)):
                 results[i] = s
         return results
+
+    def _sample_slots(self, order, inputs, max_new_tokens, keys, num_spans) -> List[Sample]:
+        if not inputs:
+            return []
+        if min(max_new_tokens) < 1 or min(keys) < 0:
+            raise ValueError("the slots engine needs budgets >= 1 and sampling keys >= 0")
+        max_src, max_new = max(map(len, inputs)), max(max_new_tokens)
+        slots = self.cfg.slots or max(1, self.cfg.batch_tokens // (max_src + max_new))
+        engine = SlotEngine(self, min(slots, len(inputs)), max_src, max_new, num_spans is not None,
+                            self.cfg.check_every, cuda_graph=not self.cfg.eager_step)
+        return engine.run(order, inputs, max_new_tokens, keys, num_spans)
 
     def _batches(self, order, inputs, max_new_tokens):
         batch, longest = [], 0

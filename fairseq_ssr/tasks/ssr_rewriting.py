@@ -9,6 +9,8 @@ What it adds to fairseq's FairseqTask (the rest is inherited):
   one group per update, switching at exact update numbers; the schedule is kept in the checkpoint and checked on
   resume;
 * bf16 autocast on CUDA with fp32 master weights (``--bf16-autocast``), since fairseq 0.12's ``--bf16`` means TPU;
+* speed levers with the plain path's results: ``--compile-model`` (``torch.compile`` of both stacks, in place, so
+  checkpoints keep their keys) and ``--attention-kernel flex`` (the encoder's bias as a FlexAttention score_mod);
 * inference from pad, with each rewritten span spliced back into the untouched text, and a default BPE that turns
   ids into plain text, so fairseq-generate/interactive print text;
 * validation by the task's metric (``--eval-metric f0.5|rouge``, :mod:`fairseq_ssr.validation_metric`), for
@@ -62,6 +64,13 @@ class SSRRewritingConfig(CurriculumConfig, AutocastConfig, ValidationMetricConfi
         metadata={"help": "cut sources longer than --max-source-positions (whole/seq2seq formats; the number cut is "
                           "logged) instead of dropping their examples from training"},
     )
+    compile_model: bool = field(default=False, metadata={
+        "help": "torch.compile the encoder and decoder for training (in place: checkpoint keys unchanged); the "
+                "first updates compile"})
+    attention_kernel: ChoiceEnum(["sdpa", "flex"]) = field(default="sdpa", metadata={
+        "help": "encoder self-attention: sdpa with the (batch, heads, T, T) position+padding bias built once per "
+                "batch, or flex: FlexAttention with the bias as score_mod, never built (CUDA; without attention "
+                "dropout; elsewhere it falls back to sdpa)"})
     train_subset: str = II("dataset.train_subset")
     valid_subset: str = II("dataset.valid_subset")
     dataset_impl: Optional[ChoiceEnum(get_available_dataset_impl())] = II("dataset.dataset_impl")
@@ -196,6 +205,10 @@ class SSRRewritingTask(FairseqTask):
         model = super().build_model(cfg, from_checkpoint)
         if hf_dir:
             load_hf_weights(model, hf_dir)
+        model.encoder.attention_kernel = str(getattr(self.cfg, "attention_kernel", "sdpa"))  # older configs lack it
+        if getattr(self.cfg, "compile_model", False) and not from_checkpoint:
+            model.encoder.compile()
+            model.decoder.compile()
         self.validation_metric.build_generator(self, model)
         return model
 
