@@ -6,6 +6,7 @@ with --out, writes them to a file. On CUDA: bf16 autocast for training with fuse
   python bench/bench_t5.py                         # CPU: t5-small, small batch
   python bench/bench_t5.py --size t5-base --bsz 64 --src-len 256 --tgt-len 128 --compile   # GPU
 """
+
 import argparse
 import json
 import platform
@@ -36,7 +37,9 @@ def build_models(size, device):
     torch.manual_seed(0)
     hf = T5ForConditionalGeneration(HFConfig(vocab_size=VOCAB, d_kv=64, decoder_start_token_id=0, **SIZES[size]))
     pieces = ["<pad>", "</s>", "<unk>"] + [f"p{i}" for i in range(32000 - 3)]
-    ours = T5Model.from_config(T5Config(d_kv=64, tie_word_embeddings=True, **SIZES[size]), T5Dictionary.from_pieces(pieces, VOCAB))
+    ours = T5Model.from_config(
+        T5Config(d_kv=64, tie_word_embeddings=True, **SIZES[size]), T5Dictionary.from_pieces(pieces, VOCAB)
+    )
     ours.load_state_dict(from_hf_state_dict(hf.state_dict(), tied=True))
     return hf.to(device), ours.to(device)
 
@@ -74,7 +77,10 @@ def bench_train(args, device):
     src = torch.randint(3, 32000, (args.bsz, args.src_len), generator=g).to(device)
     tgt = torch.randint(3, 32000, (args.bsz, args.tgt_len), generator=g).to(device)
     prev = torch.cat([torch.zeros_like(tgt[:, :1]), tgt[:, :-1]], dim=1)
-    steps = {name: train_step_fn(name, model, src, prev, tgt, device, args.compile) for name, model in (("hf", hf), ("ours", ours))}
+    steps = {
+        name: train_step_fn(name, model, src, prev, tgt, device, args.compile)
+        for name, model in (("hf", hf), ("ours", ours))
+    }
     best, peak = {}, {}
     for name, step in steps.items():
         for _ in range(3):  # warm-up (and compilation)
@@ -93,9 +99,21 @@ def bench_train(args, device):
             sync(device)
             best[name] = min(best.get(name, float("inf")), (time.perf_counter() - t) / args.steps)
     tokens = args.bsz * (args.src_len + args.tgt_len)
-    results = [dict(bench="train_step", impl=name, size=args.size, compile=args.compile, bsz=args.bsz, src_len=args.src_len,
-                    tgt_len=args.tgt_len, step_s=round(dt, 4), tokens_per_s=round(tokens / dt), peak_mem_gb=peak.get(name))
-               for name, dt in best.items()]
+    results = [
+        dict(
+            bench="train_step",
+            impl=name,
+            size=args.size,
+            compile=args.compile,
+            bsz=args.bsz,
+            src_len=args.src_len,
+            tgt_len=args.tgt_len,
+            step_s=round(dt, 4),
+            tokens_per_s=round(tokens / dt),
+            peak_mem_gb=peak.get(name),
+        )
+        for name, dt in best.items()
+    ]
     results.append(dict(bench="train_step", ratio_ours_over_hf=round(best["hf"] / best["ours"], 3)))
     return results
 
@@ -131,24 +149,50 @@ def bench_sample(args, device):
     ours_s = time.perf_counter() - t
     n = args.sample_bsz * new
     ours_n = sum(len(s.tokens) + s.finished for s in samples)  # a random model almost never samples eos early
-    return [dict(bench="sample_top_p0.9", impl="hf_generate", size=args.size, bsz=args.sample_bsz, src_len=args.src_len,
-                 new_tokens=new, wall_s=round(hf_s, 3), new_tokens_per_s=round(n / hf_s)),
-            dict(bench="sample_top_p0.9", impl="ours_with_loss", engine=args.engine, size=args.size, bsz=args.sample_bsz, src_len=args.src_len,
-                 new_tokens=new, generated=ours_n, wall_s=round(ours_s, 3), new_tokens_per_s=round(ours_n / ours_s)),
-            dict(bench="sample_top_p0.9", ratio_ours_over_hf=round((ours_n / ours_s) / (n / hf_s), 3))]
+    return [
+        dict(
+            bench="sample_top_p0.9",
+            impl="hf_generate",
+            size=args.size,
+            bsz=args.sample_bsz,
+            src_len=args.src_len,
+            new_tokens=new,
+            wall_s=round(hf_s, 3),
+            new_tokens_per_s=round(n / hf_s),
+        ),
+        dict(
+            bench="sample_top_p0.9",
+            impl="ours_with_loss",
+            engine=args.engine,
+            size=args.size,
+            bsz=args.sample_bsz,
+            src_len=args.src_len,
+            new_tokens=new,
+            generated=ours_n,
+            wall_s=round(ours_s, 3),
+            new_tokens_per_s=round(ours_n / ours_s),
+        ),
+        dict(bench="sample_top_p0.9", ratio_ours_over_hf=round((ours_n / ours_s) / (n / hf_s), 3)),
+    ]
 
 
 def machine(device):
     import transformers
 
-    info = dict(date=time.strftime("%Y-%m-%d"), python=platform.python_version(), torch=torch.__version__,
-                transformers=transformers.__version__, cpu=platform.processor() or platform.machine(),
-                threads=torch.get_num_threads())
+    info = dict(
+        date=time.strftime("%Y-%m-%d"),
+        python=platform.python_version(),
+        torch=torch.__version__,
+        transformers=transformers.__version__,
+        cpu=platform.processor() or platform.machine(),
+        threads=torch.get_num_threads(),
+    )
     if device == "cuda":
         info.update(gpu=torch.cuda.get_device_name(), cuda=torch.version.cuda)
     else:
         try:
-            info["cpu"] = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+            with open("/proc/cpuinfo") as cpuinfo:
+                info["cpu"] = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
         except (OSError, StopIteration):
             pass
     return info
@@ -171,8 +215,15 @@ def main():
     args = p.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     gpu = device == "cuda"
-    for name, on_gpu, on_cpu in [("size", "t5-base", "t5-small"), ("bsz", 64, 8), ("src_len", 256, 128), ("tgt_len", 128, 64),
-                                 ("sample_bsz", 256, 8), ("new_tokens", 64, 32), ("steps", 10, 2)]:
+    for name, on_gpu, on_cpu in [
+        ("size", "t5-base", "t5-small"),
+        ("bsz", 64, 8),
+        ("src_len", 256, 128),
+        ("tgt_len", 128, 64),
+        ("sample_bsz", 256, 8),
+        ("new_tokens", 64, 32),
+        ("steps", 10, 2),
+    ]:
         if getattr(args, name) is None:
             setattr(args, name, on_gpu if gpu else on_cpu)
     lines = [dict(bench="machine", **machine(device))]

@@ -9,6 +9,7 @@ batch and lengths, run in the same process.
   python bench/bench_train.py --size t5-base --bsz 64 --updates 30        # on a GPU
   python bench/bench_train.py                                              # CPU: t5-small, batch 4, 128 + 64
 """
+
 import argparse
 import contextlib
 import io
@@ -36,7 +37,9 @@ def write_data(root: Path, n: int, src_len: int, tgt_len: int):
     dictionary.save(str(root / "dict.txt"))
     rng = np.random.default_rng(0)
     for side, length in (("src", src_len), ("tgt", tgt_len)):
-        builder = indexed_dataset.make_builder(str(root / f"train.src-tgt.{side}.bin"), impl="mmap", vocab_size=len(dictionary))
+        builder = indexed_dataset.make_builder(
+            str(root / f"train.src-tgt.{side}.bin"), impl="mmap", vocab_size=len(dictionary)
+        )
         for _ in range(n):
             ids = rng.integers(3, 32000, size=length)
             ids[0] = dictionary.span_start(1)  # one marked span, as --rewrite-format marked expects
@@ -68,11 +71,38 @@ def bench_ours(args, device, model_flags=None, extra_flags=()):
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_data(root, args.bsz * (args.updates + 2), args.src_len, args.tgt_len)
-        flags = [str(root), "--user-dir", str(REPO / "fairseq_ssr"), "--task", "ssr_rewriting",
-                 *(model_flags or ["--arch", ARCH[args.size]]), "--criterion", "ssr_cross_entropy", "--optimizer", "adam", "--lr", "1e-4", "--batch-size", str(args.bsz),
-                 "--max-update", str(args.updates), "--max-source-positions", str(args.src_len),
-                 "--max-target-positions", str(args.tgt_len), "--save-dir", str(root / "ckpt"), "--no-save",
-                 "--disable-validation", "--log-interval", "1000", "--seed", "1", "--num-workers", "0"]
+        flags = [
+            str(root),
+            "--user-dir",
+            str(REPO / "fairseq_ssr"),
+            "--task",
+            "ssr_rewriting",
+            *(model_flags or ["--arch", ARCH[args.size]]),
+            "--criterion",
+            "ssr_cross_entropy",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "1e-4",
+            "--batch-size",
+            str(args.bsz),
+            "--max-update",
+            str(args.updates),
+            "--max-source-positions",
+            str(args.src_len),
+            "--max-target-positions",
+            str(args.tgt_len),
+            "--save-dir",
+            str(root / "ckpt"),
+            "--no-save",
+            "--disable-validation",
+            "--log-interval",
+            "1000",
+            "--seed",
+            "1",
+            "--num-workers",
+            "0",
+        ]
         flags += ["--bf16-autocast"] if device == "cuda" else ["--cpu"]
         flags += list(extra_flags)
         if device == "cuda":
@@ -86,22 +116,46 @@ def bench_ours(args, device, model_flags=None, extra_flags=()):
         finally:
             SSRRewritingTask.train_step = original
     peak = round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == "cuda" else None
-    timed = stamps[args.warmup:]
+    timed = stamps[args.warmup :]
     dt = (timed[-1] - timed[0]) / (len(timed) - 1)
-    return dict(bench="train", impl="fairseq_ssr", size=args.size, bsz=args.bsz, src_len=args.src_len,
-                tgt_len=args.tgt_len, step_s=round(dt, 4), tokens_per_s=round(args.bsz * (args.src_len + args.tgt_len) / dt),
-                peak_mem_gb=peak)
+    return dict(
+        bench="train",
+        impl="fairseq_ssr",
+        size=args.size,
+        bsz=args.bsz,
+        src_len=args.src_len,
+        tgt_len=args.tgt_len,
+        step_s=round(dt, 4),
+        tokens_per_s=round(args.bsz * (args.src_len + args.tgt_len) / dt),
+        peak_mem_gb=peak,
+    )
 
 
 def bench_peer(args, device):
     """:mod:`hf_peer`'s training step on the same shape, batch and lengths."""
     import hf_peer
 
-    r = hf_peer.train(hf_peer.SHAPES[args.size], args.bsz, args.src_len, args.tgt_len, args.updates - args.warmup,
-                      args.warmup, device, compile_=args.compile)
-    return dict(bench="train", impl="hf" + ("_compiled" if args.compile else ""), size=args.size, bsz=args.bsz,
-                src_len=args.src_len, tgt_len=args.tgt_len, step_s=round(r["step_s"], 4),
-                tokens_per_s=round(args.bsz * (args.src_len + args.tgt_len) / r["step_s"]), peak_mem_gb=r["peak_mem_gb"])
+    r = hf_peer.train(
+        hf_peer.SHAPES[args.size],
+        args.bsz,
+        args.src_len,
+        args.tgt_len,
+        args.updates - args.warmup,
+        args.warmup,
+        device,
+        compile_=args.compile,
+    )
+    return dict(
+        bench="train",
+        impl="hf" + ("_compiled" if args.compile else ""),
+        size=args.size,
+        bsz=args.bsz,
+        src_len=args.src_len,
+        tgt_len=args.tgt_len,
+        step_s=round(r["step_s"], 4),
+        tokens_per_s=round(args.bsz * (args.src_len + args.tgt_len) / r["step_s"]),
+        peak_mem_gb=r["peak_mem_gb"],
+    )
 
 
 def main():
@@ -116,8 +170,14 @@ def main():
     p.add_argument("--out", help="also write the JSON lines here")
     args = p.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    for name, on_gpu, on_cpu in [("size", "t5-base", "t5-small"), ("bsz", 64, 4), ("src_len", 256, 128),
-                                 ("tgt_len", 128, 64), ("updates", 30, 6), ("warmup", 10, 2)]:
+    for name, on_gpu, on_cpu in [
+        ("size", "t5-base", "t5-small"),
+        ("bsz", 64, 4),
+        ("src_len", 256, 128),
+        ("tgt_len", 128, 64),
+        ("updates", 30, 6),
+        ("warmup", 10, 2),
+    ]:
         if getattr(args, name) is None:
             setattr(args, name, on_gpu if device == "cuda" else on_cpu)
     from bench_t5 import emit, machine
@@ -127,7 +187,9 @@ def main():
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     lines.append(bench_ours(args, device))
-    lines.append(dict(bench="train", ratio_ours_over_peer=round(lines[2]["tokens_per_s"] / lines[1]["tokens_per_s"], 3)))
+    lines.append(
+        dict(bench="train", ratio_ours_over_peer=round(lines[2]["tokens_per_s"] / lines[1]["tokens_per_s"], 3))
+    )
     emit(lines, args.out)
 
 

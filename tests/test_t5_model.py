@@ -27,7 +27,8 @@ def test_incremental_decoding_matches_full_forward(kind):
         full, _ = ours(src, None, prev)
         enc = ours.encoder(src)
         state = {}
-        steps = [ours.decoder(prev[:, : t + 1], encoder_out=enc, incremental_state=state)[0] for t in range(prev.size(1))]
+        steps = [ours.decoder(prev[:, : t + 1], encoder_out=enc, incremental_state=state)[0]
+                 for t in range(prev.size(1))]
     assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
 
 
@@ -75,7 +76,8 @@ def test_every_parameter_gets_gradient():
     ours.train()
     src, prev = random_batch()
     logits, _ = ours(src, None, prev)
-    torch.nn.functional.cross_entropy(logits.view(-1, VOCAB), torch.randint(3, VOCAB, (logits.size(0) * logits.size(1),))).backward()
+    targets = torch.randint(3, VOCAB, (logits.size(0) * logits.size(1),))
+    torch.nn.functional.cross_entropy(logits.view(-1, VOCAB), targets).backward()
     no_grad = [n for n, p in ours.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert no_grad == []
     assert ours.encoder.relative_bias.relative_attention_bias.weight.grad.abs().sum() > 0

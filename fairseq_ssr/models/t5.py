@@ -66,7 +66,8 @@ class T5Encoder(FairseqEncoder):
         for layer in self.layers:
             x, _ = layer(x, bias)
         x = self.dropout(self.final_layer_norm(x))
-        return {"encoder_out": [x], "encoder_padding_mask": [padding_mask], "src_lengths": [] if src_lengths is None else [src_lengths]}
+        lengths = [] if src_lengths is None else [src_lengths]
+        return {"encoder_out": [x], "encoder_padding_mask": [padding_mask], "src_lengths": lengths}
 
     def reorder_encoder_out(self, encoder_out: Dict[str, List[Tensor]], new_order: Tensor):
         return {key: [t.index_select(0, new_order) for t in value] for key, value in encoder_out.items()}

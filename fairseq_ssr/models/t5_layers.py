@@ -304,4 +304,5 @@ def causal_bias(query_len: int, key_len: int, dtype: torch.dtype, device) -> Ten
     """(1, 1, query_len, key_len) additive mask hiding future keys; queries are the last ``query_len`` positions."""
     offset = key_len - query_len
     future = torch.ones(query_len, key_len, dtype=torch.bool, device=device).triu(offset + 1)
-    return torch.zeros(query_len, key_len, dtype=dtype, device=device).masked_fill(future, torch.finfo(dtype).min)[None, None]
+    mask = torch.zeros(query_len, key_len, dtype=dtype, device=device).masked_fill(future, torch.finfo(dtype).min)
+    return mask[None, None]
