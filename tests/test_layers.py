@@ -14,7 +14,7 @@ LAYERS = [
     ["fairseq_ssr.environment", "fairseq_ssr.distributed", "fairseq_ssr.curriculum", "fairseq_ssr.data"],
     ["fairseq_ssr.models"],
     ["fairseq_ssr.checkpoints", "fairseq_ssr.curriculum_batching", "fairseq_ssr.autocast", "fairseq_ssr.optim",
-     "fairseq_ssr.rewrite_generator"],
+     "fairseq_ssr.rewrite_generator", "fairseq_ssr.training_levers", "fairseq_ssr.validation_metric"],
     ["fairseq_ssr.pipeline", "fairseq_ssr.criterions", "fairseq_ssr.tasks"],
     ["fairseq_ssr.hub", "fairseq_ssr.demo", "fairseq_ssr.cli"],
 ]

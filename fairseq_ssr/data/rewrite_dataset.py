@@ -7,17 +7,47 @@ came from, so the curriculum can batch within one group and the criterion can re
 """
 import logging
 import os
+from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from fairseq.data import FairseqDataset, data_utils, indexed_dataset
 from fairseq.data.data_utils_fast import batch_by_size_vec
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
 from . import rewrite_format
 from .dictionary import T5Dictionary
+from .rewrite_format import FORMATS
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RewriteDataConfig(FairseqDataclass):
+    """The data settings of the ``ssr_rewriting`` task: where the pairs are, their marker layout, length policy."""
+
+    data: Optional[str] = field(
+        default=None,
+        metadata={"help": "data directory: dict.txt (or dict.SRC.txt), spiece.model and binarized "
+                          "{split}.SRC-TGT.{SRC,TGT} files, or {split}.g{k}.SRC-TGT.* for difficulty groups k=0.."},
+    )
+    source_lang: str = field(default="src", metadata={"help": "source file suffix", "argparse_alias": "-s"})
+    target_lang: str = field(default="tgt", metadata={"help": "target file suffix", "argparse_alias": "-t"})
+    rewrite_format: ChoiceEnum(FORMATS) = field(
+        default="marked",
+        metadata={"help": "marker layout: 'marked' = sources and targets carry their <s_i> markers already (SSR "
+                          "data, controlled rewriting of marked parts); 'whole' = plain parallel text, the source "
+                          "is wrapped as '<s_1> x </s_1>' and the target as '<s_1> y' (the paper's fine-tuning); "
+                          "'seq2seq' = plain text, no markers"},
+    )
+    max_source_positions: int = field(default=512, metadata={"help": "max source tokens (markers and eos included)"})
+    max_target_positions: int = field(default=512, metadata={"help": "max target tokens (markers and eos included)"})
+    truncate_source: bool = field(
+        default=False,
+        metadata={"help": "cut sources longer than --max-source-positions (whole/seq2seq formats; the number cut is "
+                          "logged) instead of dropping their examples from training"},
+    )
 
 
 class RewritePairDataset(FairseqDataset):

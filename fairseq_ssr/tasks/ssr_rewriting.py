@@ -9,8 +9,7 @@ What it adds to fairseq's FairseqTask (the rest is inherited):
   one group per update, switching at exact update numbers; the schedule is kept in the checkpoint and checked on
   resume;
 * bf16 autocast on CUDA with fp32 master weights (``--bf16-autocast``), since fairseq 0.12's ``--bf16`` means TPU;
-* speed levers with the plain path's results: ``--compile-model`` (``torch.compile`` of both stacks, in place, so
-  checkpoints keep their keys) and ``--attention-kernel flex`` (the encoder's bias as a FlexAttention score_mod);
+* speed levers with the plain path's results (:mod:`fairseq_ssr.training_levers`);
 * inference from pad, with each rewritten span spliced back into the untouched text, and a default BPE that turns
   ids into plain text, so fairseq-generate/interactive print text;
 * validation by the task's metric (``--eval-metric f0.5|rouge``, :mod:`fairseq_ssr.validation_metric`), for
@@ -18,7 +17,7 @@ What it adds to fairseq's FairseqTask (the rest is inherited):
 """
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -31,46 +30,20 @@ from omegaconf import II
 from ..autocast import Autocast, AutocastConfig
 from ..curriculum_batching import CurriculumBatching, CurriculumConfig
 from ..data.dictionary import T5Dictionary
-from ..data.rewrite_dataset import RewritePairDataset, load_rewrite_dataset
-from ..data.rewrite_format import FORMATS, check_truncation
+from ..data.rewrite_dataset import RewriteDataConfig, RewritePairDataset, load_rewrite_dataset
+from ..data.rewrite_format import check_truncation
 from ..data.text_codec import T5TextCodec
 from ..data.tokenizer import T5Tokenizer
 from ..rewrite_generator import SpanRewriteGenerator
+from ..training_levers import TrainingLeversConfig, apply_levers
 from ..validation_metric import ValidationMetric, ValidationMetricConfig
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class SSRRewritingConfig(CurriculumConfig, AutocastConfig, ValidationMetricConfig):
-    data: Optional[str] = field(
-        default=None,
-        metadata={"help": "data directory: dict.txt (or dict.SRC.txt), spiece.model and binarized "
-                          "{split}.SRC-TGT.{SRC,TGT} files, or {split}.g{k}.SRC-TGT.* for difficulty groups k=0.."},
-    )
-    source_lang: str = field(default="src", metadata={"help": "source file suffix", "argparse_alias": "-s"})
-    target_lang: str = field(default="tgt", metadata={"help": "target file suffix", "argparse_alias": "-t"})
-    rewrite_format: ChoiceEnum(FORMATS) = field(
-        default="marked",
-        metadata={"help": "marker layout: 'marked' = sources and targets carry their <s_i> markers already (SSR "
-                          "data, controlled rewriting of marked parts); 'whole' = plain parallel text, the source "
-                          "is wrapped as '<s_1> x </s_1>' and the target as '<s_1> y' (the paper's fine-tuning); "
-                          "'seq2seq' = plain text, no markers"},
-    )
-    max_source_positions: int = field(default=512, metadata={"help": "max source tokens (markers and eos included)"})
-    max_target_positions: int = field(default=512, metadata={"help": "max target tokens (markers and eos included)"})
-    truncate_source: bool = field(
-        default=False,
-        metadata={"help": "cut sources longer than --max-source-positions (whole/seq2seq formats; the number cut is "
-                          "logged) instead of dropping their examples from training"},
-    )
-    compile_model: bool = field(default=False, metadata={
-        "help": "torch.compile the encoder and decoder for training (in place: checkpoint keys unchanged); the "
-                "first updates compile"})
-    attention_kernel: ChoiceEnum(["sdpa", "flex"]) = field(default="sdpa", metadata={
-        "help": "encoder self-attention: sdpa with the (batch, heads, T, T) position+padding bias built once per "
-                "batch, or flex: FlexAttention with the bias as score_mod, never built (CUDA; without attention "
-                "dropout; elsewhere it falls back to sdpa)"})
+class SSRRewritingConfig(RewriteDataConfig, CurriculumConfig, AutocastConfig, TrainingLeversConfig,
+                         ValidationMetricConfig):
     train_subset: str = II("dataset.train_subset")
     valid_subset: str = II("dataset.valid_subset")
     dataset_impl: Optional[ChoiceEnum(get_available_dataset_impl())] = II("dataset.dataset_impl")
@@ -205,10 +178,7 @@ class SSRRewritingTask(FairseqTask):
         model = super().build_model(cfg, from_checkpoint)
         if hf_dir:
             load_hf_weights(model, hf_dir)
-        model.encoder.attention_kernel = str(getattr(self.cfg, "attention_kernel", "sdpa"))  # older configs lack it
-        if getattr(self.cfg, "compile_model", False) and not from_checkpoint:
-            model.encoder.compile()
-            model.decoder.compile()
+        apply_levers(model, self.cfg, from_checkpoint)
         self.validation_metric.build_generator(self, model)
         return model
 
