@@ -16,4 +16,5 @@ from .environment import check_torchaudio, import_fairseq_quietly  # noqa: E402
 import_fairseq_quietly()
 check_torchaudio()
 from . import distributed  # noqa: E402,F401  (torchrun + --cpu: data-parallel over gloo; see the module)
+from . import errors, resume  # noqa: E402,F401  (after distributed: one line for bad input; kill-proof checkpoints)
 from . import criterions, models, tasks  # noqa: E402,F401  (registration; fairseq does not auto-import criterions)
