@@ -16,8 +16,9 @@ Records are read from all inputs (e.g. every generation shard) merged in example
 depend on how generation was sharded. Grouping takes two passes: the scores of all training examples first (one
 float each), then the examples streamed to their group. Validation examples are held out by id: every
 ``valid_every``-th id, up to ``valid_max`` (no validation files when that leaves none: the task refuses empty
-datasets). Outputs are written under temporary names and renamed at the end; ``stats.json`` comes last, and a
-rerun with the same inputs and settings finds it and does nothing.
+datasets). Outputs are written under temporary names while an older dataset in the directory stays readable, then
+published as :mod:`fairseq_ssr.data.manifest` describes (``manifest.json`` last); a rerun with the same inputs
+and settings finds the manifest and does nothing.
 """
 import glob
 import os
@@ -37,6 +38,7 @@ from fairseq.data.indexed_dataset import (
 from tqdm import tqdm
 
 from ..data.dictionary import MAX_SPANS
+from ..data.manifest import MANIFEST, PUBLISHING, read_manifest, write_manifest
 from ..data.tokenizer import T5Tokenizer
 from .assembly import ssr_source, ssr_target
 from .difficulty import SCORES, GroupProfile, example_scores, quantile_groups
@@ -110,6 +112,9 @@ class _Builder(MMapIndexedDatasetBuilder):
         self._data_file.write(a.tobytes(order="C"))
         self._sizes.append(len(a))
 
+    def __len__(self) -> int:
+        return len(self._sizes)
+
     def close(self) -> None:
         self.finalize(index_file_path(self.tmp))
 
@@ -117,7 +122,7 @@ class _Builder(MMapIndexedDatasetBuilder):
         """Move into place; an empty dataset is not written at all (the task refuses empty files), and an old one of
         the same name goes."""
         for path in (data_file_path, index_file_path):
-            if len(self._sizes):
+            if len(self):
                 os.replace(path(self.tmp), path(self.final))
             else:
                 for p in (path(self.tmp), path(self.final)):
@@ -207,11 +212,9 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
               "spm_sha256": sha256_file(spm_path), "inputs": [{"path": p, **fingerprint(p)} for p in paths]}
     os.makedirs(out_dir, exist_ok=True)
     stats_file = os.path.join(out_dir, "stats.json")
-    done = read_json(stats_file)
-    if done is not None and done.get("config") == config:
-        return done
-    if done is not None:  # the directory is about to change: it is complete again only when stats.json is back
-        os.unlink(stats_file)
+    done = read_manifest(out_dir)
+    if done is not None and done.get("config") == config and not os.path.exists(os.path.join(out_dir, PUBLISHING)):
+        return read_json(stats_file)
     grouped = cfg.objective == "ssr"
     k = cfg.groups if grouped else 1
     pairs = _Pairs(cfg, tok)
@@ -268,15 +271,10 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
         raise ValueError(f"no training examples for {cfg.objective} in {', '.join(paths)} "
                          f"({records_in} records; dropped: {drops.describe()})")
 
-    _remove_stale(out_dir, names + valid_names)
-    for b in builders.values():
-        b.publish()
     dict_tmp = os.path.join(out_dir, ".tmp.dict.txt")
     d.save(dict_tmp)
-    os.replace(dict_tmp, os.path.join(out_dir, "dict.txt"))
     spm_tmp = os.path.join(out_dir, ".tmp.spiece.model")
     shutil.copyfile(spm_path, spm_tmp)
-    os.replace(spm_tmp, os.path.join(out_dir, "spiece.model"))
 
     stats = {
         "config": config, "objective": cfg.objective, "examples_in": records_in, "dropped": drops.to_dict(),
@@ -289,8 +287,30 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
                            "boundaries": boundaries, "score_length_correlation": profile.correlation(),
                            "valid_per_group": np.bincount(valid_groups, minlength=k).tolist(),
                            "valid_grouped": bool(valid_grouped)}
-    write_json(stats_file, stats)
+    upstream = {p: s.get("config", s.get("settings")) for p, s in stats["upstream"].items()}
+    _publish(out_dir, builders.values(), names + valid_names, stats, dict_tmp, spm_tmp,
+             config=config, spm_sha256=config["spm_sha256"], upstream=upstream,
+             examples={**{name: len(builders[(g, "src")]) for g, name in enumerate(names)},
+                       **{name: len(builders[(("valid", g), "src")]) for g, name in enumerate(valid_names)}})
     return stats
+
+
+def _publish(out_dir: str, builders, names: List[str], stats: dict, dict_tmp: str, spm_tmp: str, **manifest) -> None:
+    """Replace the directory's dataset by the new one so that a reader sees either whole, or refuses (between
+    ``.publishing`` appearing and going)."""
+    write_json(os.path.join(out_dir, PUBLISHING), {"pid": os.getpid()})
+    if os.path.exists(os.path.join(out_dir, MANIFEST)):
+        os.unlink(os.path.join(out_dir, MANIFEST))
+    _remove_stale(out_dir, names)
+    for b in builders:
+        b.publish()
+    os.replace(dict_tmp, os.path.join(out_dir, "dict.txt"))
+    os.replace(spm_tmp, os.path.join(out_dir, "spiece.model"))
+    write_json(os.path.join(out_dir, "stats.json"), stats)
+    files = [os.path.basename(path(b.final)) for b in builders if len(b) for path in (data_file_path, index_file_path)]
+    write_manifest(out_dir, files + ["dict.txt", "spiece.model", "stats.json"],
+                   examples={n: c for n, c in manifest.pop("examples").items() if c}, **manifest)
+    os.unlink(os.path.join(out_dir, PUBLISHING))
 
 
 def _upstream(paths: List[str]) -> List[str]:

@@ -27,6 +27,7 @@ from omegaconf import II
 from ..autocast import Autocast, AutocastConfig
 from ..curriculum_batching import CurriculumBatching, CurriculumConfig
 from ..data.dictionary import T5Dictionary
+from ..data.manifest import check_data_dir
 from ..data.rewrite_dataset import RewritePairDataset, load_rewrite_dataset
 from ..data.rewrite_format import FORMATS, check_truncation
 from ..data.text_codec import T5TextCodec
@@ -83,6 +84,7 @@ class SSRRewritingTask(FairseqTask):
         if cfg.bf16:
             raise ValueError("--bf16 switches fairseq 0.12 to TPU mode; train T5 in bf16 on CUDA with --bf16-autocast")
         check_truncation(cfg.rewrite_format, cfg.truncate_source)
+        check_data_dir(cls._data_dir(cfg))
         return cls(cfg, T5Dictionary.from_data_dir(cls._data_dir(cfg), cfg.source_lang))
 
     @classmethod

@@ -1,0 +1,180 @@
+"""What lies between stages: a dataset is read only as its manifest lists it, and a re-binarize killed at any point
+of its publish step leaves the old dataset whole, the new one whole, or a refusal."""
+import os
+import shutil
+import signal
+
+import pytest
+from test_data_binarize import _generated_like, work  # noqa: F401  (the module fixture)
+from test_task_data import REPO, fairseq_cli
+
+from fairseq_ssr.data.dictionary import T5Dictionary
+from fairseq_ssr.data.manifest import MANIFEST, check_data_dir
+from fairseq_ssr.data.rewrite_dataset import load_rewrite_dataset
+from fairseq_ssr.errors import BadInput
+from fairseq_ssr.pipeline.binarize import BinarizeConfig, binarize
+from fairseq_ssr.pipeline.records import read_json, stats_path, write_json
+
+OLD = BinarizeConfig(groups=3, valid_every=20)
+NEW = BinarizeConfig(groups=2, score="length", valid_every=20)
+
+
+@pytest.fixture(scope="module")
+def records(work, tokenizer):  # noqa: F811
+    recs = _generated_like(work / "masked.jsonl", work / "gen.jsonl", tokenizer.dictionary)
+    write_json(stats_path(str(work / "gen.jsonl")), {"input": str(work / "masked.jsonl"), "shard": [0, 1],
+                                                      "examples_in": len(recs), "settings": {"top_p": 0.9}})
+    return work / "gen.jsonl"
+
+
+@pytest.fixture(scope="module")
+def datasets(records, spm_path, tmp_path_factory):
+    """The same records binarized twice: 3 groups by loss (old) and 2 groups by length (new)."""
+    root = tmp_path_factory.mktemp("datasets")
+    for name, cfg in (("old", OLD), ("new", NEW)):
+        binarize([str(records)], str(root / name), str(spm_path), cfg, show_progress=False)
+    return root
+
+
+def read(data_dir):
+    """What a reader of the task gets: every split's (source, target) pairs group by group, or its refusal."""
+    try:
+        check_data_dir(str(data_dir))
+        d = T5Dictionary.from_data_dir(str(data_dir))
+        out = {}
+        for split in ("train", "valid"):
+            ds = load_rewrite_dataset(str(data_dir), split, d, "marked", shuffle=False)
+            out[split] = [[(s.tolist(), t.tolist()) for s, t in zip(src, tgt)]
+                          for src, tgt in zip(ds.sources, ds.targets)]
+        return out
+    except BadInput as e:
+        return f"refused: {e}"
+
+
+def test_a_missing_group_file_is_refused_by_fairseq_train_naming_the_group(datasets, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(datasets / "old", data)
+    os.unlink(data / "train.g1.src-tgt.tgt.idx")
+    result = fairseq_cli("fairseq-train", data, "--user-dir", REPO / "fairseq_ssr", "--cpu", "--task",
+                         "ssr_rewriting", "--arch", "t5_tiny", "--criterion", "ssr_cross_entropy", "--optimizer",
+                         "adam", "--lr", "1e-3", "--batch-size", 8, "--max-update", 1, "--save-dir", tmp_path / "c")
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"fairseq-ssr: error: {data}/train.g1.src-tgt.tgt.idx: missing (group 1 of train; listed in "
+        f"{data}/{MANIFEST})")
+
+
+def test_without_a_manifest_a_gap_in_the_groups_is_still_refused(datasets, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(datasets / "old", data)
+    os.unlink(data / MANIFEST)
+    assert read(data) == read(datasets / "old")  # a directory without a manifest is read as it is
+    os.unlink(data / "train.g1.src-tgt.src.idx")
+    assert read(data) == (f"refused: {data}/train.g1.src-tgt.src.bin/.idx: group 1 of train is incomplete or "
+                          "missing, but train.g2.src-tgt.src.bin exists: the dataset is incomplete; rerun binarize")
+
+
+def test_a_truncated_or_changed_file_is_refused(datasets, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(datasets / "old", data)
+    bin_file = data / "train.g2.src-tgt.src.bin"
+    whole = bin_file.read_bytes()
+    bin_file.write_bytes(whole[:-6])
+    assert read(data).startswith(f"refused: {bin_file}: {len(whole) - 6} bytes, but {data}/{MANIFEST} lists "
+                                 f"{len(whole)} (group 2 of train): truncated or replaced since binarize")
+    bin_file.write_bytes(whole[:-2] + b"\0\0")
+    assert read(data).startswith(f"refused: {bin_file}: its content differs from the sha256")
+    os.unlink(data / MANIFEST)  # without the manifest the index still tells a truncated .bin
+    bin_file.write_bytes(whole[:-6])
+    assert read(data) == (f"refused: {data}/train.g2.src-tgt.src.bin: {len(whole) - 6} bytes, but "
+                          f"{data}/train.g2.src-tgt.src.idx describes {len(whole)}: truncated, or not the data of "
+                          "this index; rerun binarize")
+
+
+def test_a_file_of_another_run_beside_the_listed_ones_is_refused(datasets, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(datasets / "new", data)
+    for side in ("src", "tgt"):
+        for ext in ("bin", "idx"):
+            shutil.copy(datasets / "old" / f"train.g2.src-tgt.{side}.{ext}", data)
+    assert read(data).startswith(f"refused: {data}/train.g2.src-tgt.src.bin: not listed in {data}/{MANIFEST} "
+                                 "(group 2 of train): a file of another run")
+
+
+def test_the_manifest_says_what_made_the_data_and_what_it_holds(datasets, spm_path):
+    manifest = read_json(str(datasets / "old" / MANIFEST))
+    stats = read_json(str(datasets / "old" / "stats.json"))
+    assert manifest["config"] == stats["config"] and manifest["spm_sha256"] == stats["config"]["spm_sha256"]
+    assert set(manifest["files"]) == {f for f in os.listdir(datasets / "old") if f != MANIFEST}
+    assert [manifest["examples"][f"train.g{g}.src-tgt"] for g in range(3)] == [
+        g["size"] for g in stats["groups"]["groups"]]
+    assert sum(manifest["examples"].values()) == sum(stats["examples_out"].values())
+    upstream = list(manifest["upstream"].values())  # the generation's, masking's and text stage's settings
+    assert {"top_p": 0.9} in upstream and any("mask_config" in u for u in upstream)
+    assert any("text_config" in u for u in upstream)
+
+
+def _killed_binarize(args, at):
+    """Run the binarize CLI in a forked child that SIGKILLs itself just before its ``at``-th rename or unlink;
+    returns how many it made (all of them when ``at`` is beyond the last)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: count the file system changes, die at the chosen one
+        os.close(read_end)
+        calls = [0]
+
+        def counting(real):
+            def call(*a, **kw):
+                calls[0] += 1
+                if calls[0] == at:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return real(*a, **kw)
+            return call
+
+        os.replace, os.unlink = counting(os.replace), counting(os.unlink)
+        code = 0
+        try:
+            import binarize as cli
+
+            cli.main(args)
+        except BaseException:  # noqa: BLE001 (the parent sees the exit status)
+            code = 1
+        os.write(write_end, str(calls[0]).encode())
+        os._exit(code)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    made = os.read(read_end, 64).decode()
+    os.close(read_end)
+    return status, int(made) if made else None
+
+
+def test_a_rebinarize_killed_anywhere_in_its_publish_step_leaves_old_new_or_a_refusal(
+        datasets, records, spm_path, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "preprocess"))
+    old, new = read(datasets / "old"), read(datasets / "new")
+    assert isinstance(old, dict) and isinstance(new, dict) and old != new
+    args = ["--input", str(records), "--spm", str(spm_path), "--groups", "2", "--score", "length",
+            "--valid-every", "20", "--no-progress-bar"]
+    data = tmp_path / "data"
+    shutil.copytree(datasets / "old", data)
+    status, total = _killed_binarize([*args, "--out", str(data)], at=0)
+    assert status == 0 and read(data) == new and total > 20  # the publish step alone renames 28 files
+    seen = set()
+    for at in sorted({*range(1, total + 1, 3), 2, total - 1, total}):  # every third, and around both ends
+        shutil.rmtree(data)
+        shutil.copytree(datasets / "old", data)
+        status, _ = _killed_binarize([*args, "--out", str(data)], at=at)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+        got = read(data)
+        if got == old:
+            seen.add("old")
+        elif got == new:
+            seen.add("new")
+        else:
+            assert got == f"refused: {data}: a binarize run stopped while publishing this dataset (.publishing is " \
+                          "still there); rerun it to finish", (at, got)
+            seen.add("refused")
+            status, _ = _killed_binarize([*args, "--out", str(data)], at=0)  # the rerun finishes the job
+            assert status == 0 and read(data) == new
+    assert seen == {"old", "refused"} or seen == {"old", "refused", "new"}
