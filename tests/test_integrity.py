@@ -3,6 +3,8 @@ of its publish step leaves the old dataset whole, the new one whole, or a refusa
 import os
 import shutil
 import signal
+import subprocess
+import sys
 
 import pytest
 from test_data_binarize import _generated_like, work  # noqa: F401  (the module fixture)
@@ -13,7 +15,7 @@ from fairseq_ssr.data.manifest import MANIFEST, check_data_dir
 from fairseq_ssr.data.rewrite_dataset import load_rewrite_dataset
 from fairseq_ssr.errors import BadInput
 from fairseq_ssr.pipeline.binarize import BinarizeConfig, binarize
-from fairseq_ssr.pipeline.records import read_json, stats_path, write_json
+from fairseq_ssr.pipeline.records import read_json, read_records, stats_path, write_json, write_records
 
 OLD = BinarizeConfig(groups=3, valid_every=20)
 NEW = BinarizeConfig(groups=2, score="length", valid_every=20)
@@ -159,7 +161,7 @@ def test_a_rebinarize_killed_anywhere_in_its_publish_step_leaves_old_new_or_a_re
     data = tmp_path / "data"
     shutil.copytree(datasets / "old", data)
     status, total = _killed_binarize([*args, "--out", str(data)], at=0)
-    assert status == 0 and read(data) == new and total > 20  # the publish step alone renames 28 files
+    assert status == 0 and read(data) == new and total > 20  # publishing renames or removes some 30 files
     seen = set()
     for at in sorted({*range(1, total + 1, 3), 2, total - 1, total}):  # every third, and around both ends
         shutil.rmtree(data)
@@ -178,3 +180,56 @@ def test_a_rebinarize_killed_anywhere_in_its_publish_step_leaves_old_new_or_a_re
             status, _ = _killed_binarize([*args, "--out", str(data)], at=0)  # the rerun finishes the job
             assert status == 0 and read(data) == new
     assert seen == {"old", "refused"} or seen == {"old", "refused", "new"}
+
+
+def binarize_cli(*args):
+    return subprocess.run([sys.executable, str(REPO / "preprocess" / "binarize.py"), *map(str, args),
+                           "--no-progress-bar"], capture_output=True, text=True)
+
+
+def one_line_error(result, prefix):
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(prefix), result.stderr[-2000:]
+    return lines[0]
+
+
+@pytest.fixture
+def shards(records, tmp_path):
+    """``records`` as three finished generation shards of one run, each with the stats generation writes."""
+    out = tmp_path / "generated"
+    out.mkdir()
+    recs = list(read_records(str(records)))
+    for r in range(3):
+        path = out / f"shard{r:03d}-of-003.jsonl"
+        n = write_records(str(path), (x for x in recs if x["id"] % 3 == r))
+        write_json(stats_path(str(path)), {"shard": [r, 3], "examples_in": n, "input": "masked.jsonl",
+                                           "settings": {"sampler": {"top_p": 0.9, "seed": 1}, "num_shards": 3}})
+    return out
+
+
+def test_binarize_refuses_a_shard_that_lost_lines_after_generation(shards, spm_path, tmp_path):
+    shard = shards / "shard001-of-003.jsonl"
+    lines = shard.read_bytes().splitlines(keepends=True)
+    shard.write_bytes(b"".join(lines[:-5]))
+    result = binarize_cli("--input", shards, "--out", tmp_path / "data", "--spm", spm_path)
+    assert one_line_error(result, "binarize: error: ") == (
+        f"binarize: error: {shard}: {len(lines) - 5} records, but {shard}.stats.json counts {len(lines)}: the file "
+        "changed after its stage finished; delete it and its .stats.json and run that stage again")
+    assert not (tmp_path / "data" / MANIFEST).exists()
+
+
+def test_binarize_refuses_a_shard_cut_mid_line_and_shards_of_other_runs(shards, spm_path, tmp_path):
+    cfg = BinarizeConfig(groups=2)
+    shard = shards / "shard002-of-003.jsonl"
+    whole = shard.read_bytes()
+    shard.write_bytes(whole[:-7])
+    with pytest.raises(ValueError, match=rf"^{shard}:{whole.count(bytes([10]))}: the last line is incomplete"):
+        binarize([str(shards)], str(tmp_path / "data"), str(spm_path), cfg, show_progress=False)
+    shard.write_bytes(whole)
+    stats = read_json(stats_path(str(shard)))
+    stats["settings"]["sampler"]["top_p"] = 0.5
+    write_json(stats_path(str(shard)), stats)
+    with pytest.raises(ValueError, match=rf"^{shard}: made with other settings than {shards}/shard000-of-003.jsonl "
+                                         r"\(differs in: sampler.top_p\): shards of different generation runs"):
+        binarize([str(shards)], str(tmp_path / "data"), str(spm_path), cfg, show_progress=False)

@@ -45,7 +45,16 @@ from .difficulty import SCORES, GroupProfile, example_scores, quantile_groups
 from .infilling import infilling_input, infilling_target
 from .masking import SpanTally
 from .noise import NoiseConfig, WordNoise
-from .records import fingerprint, merge_by_id, read_json, sha256_file, stats_path, write_json
+from .records import (
+    check_complete,
+    differing_keys,
+    fingerprint,
+    merge_by_id,
+    read_json,
+    sha256_file,
+    stats_path,
+    write_json,
+)
 from .skips import Skips
 
 OBJECTIVES = ("ssr", "t5cont", "distilt5", "denoise")
@@ -95,7 +104,24 @@ def resolve_inputs(paths: Sequence[str]) -> List[str]:
         if missing or unfinished:
             raise ValueError(f"{p}: generation is incomplete: missing shards {missing}, unfinished {unfinished}")
         out.extend(shards)
+    _check_inputs(out)
     return out
+
+
+def _check_inputs(paths: List[str]) -> None:
+    """Every input holds what its stage's stats count, and generation shards come from one run: same sampler,
+    settings, shard count and input file."""
+    first = None
+    for p in paths:
+        stats = check_complete(p)
+        if stats is None or "shard" not in stats:
+            continue
+        if first is None:
+            first = p, stats.get("settings")
+        elif stats.get("settings") != first[1]:
+            changed = differing_keys(first[1] or {}, stats.get("settings") or {})
+            raise ValueError(f"{p}: made with other settings than {first[0]} (differs in: {', '.join(changed)}): "
+                             "shards of different generation runs cannot be merged")
 
 
 class _Builder(MMapIndexedDatasetBuilder):

@@ -234,6 +234,11 @@ def _generate_locked(input_path: str, out_path: str, sampler: Sampler, cfg: Gene
             f"{progress_path} belongs to a run with other settings (differs in: {', '.join(changed)}); "
             f"rerun that command to resume it, or delete {out_path} and {progress_path} to start over")
     if state is not None and state["done"] and os.path.exists(stats_path(out_path)):
+        size = os.path.getsize(out_path) if os.path.exists(out_path) else None
+        if size != state["output_bytes"]:
+            raise ValueError(f"{out_path}: {'missing' if size is None else f'{size} bytes'}, but its finished run "
+                             f"wrote {state['output_bytes']} ({progress_path}): the file changed after generation; "
+                             f"delete it, {progress_path} and {stats_path(out_path)} to generate it again")
         return state["stats"]
     if state is None:
         state = {"settings": settings, "next_window": 0, "input_offset": 0, "output_bytes": 0, "done": False,

@@ -87,6 +87,27 @@ class AtomicFile:
         return False
 
 
+def check_complete(path: str) -> Optional[dict]:
+    """The stats a finished stage left beside ``path`` (None if there are none), once the file holds what they count:
+    every line complete, as many records as the stage wrote. A file cut or edited after its stage is refused."""
+    stats = read_json(stats_path(path))
+    if stats is None:
+        return None
+    expected = stats.get("examples_in" if "shard" in stats else "examples_out")
+    lines, last = 0, b"\n"
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    redo = "the file changed after its stage finished; delete it and its .stats.json and run that stage again"
+    if last != b"\n":
+        raise ValueError(f"{path}:{lines + 1}: the last line is incomplete (cut after {stats_path(path)} was "
+                         f"written): {redo}")
+    if expected is not None and lines != expected:
+        raise ValueError(f"{path}: {lines} records, but {stats_path(path)} counts {expected}: {redo}")
+    return stats
+
+
 def write_json(path: str, obj) -> None:
     """Write JSON atomically (a reader never sees half a stats or progress file)."""
     with AtomicFile(path) as f:
@@ -94,10 +115,17 @@ def write_json(path: str, obj) -> None:
 
 
 def read_json(path: str) -> Optional[dict]:
+    """The JSON object in ``path``; None when there is no such file, an error naming it when it is not JSON."""
     if not os.path.exists(path):
         return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            obj = json.load(f)
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{path}: not a JSON file ({e}); delete it to redo the step that wrote it") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: holds a JSON {type(obj).__name__}, not the object this pipeline writes")
+    return obj
 
 
 def stats_path(path: str) -> str:
