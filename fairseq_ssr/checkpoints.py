@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 from typing import Optional, Tuple
 
+from .data.manifest import check_same_spm, sha256_file
 from .data.tokenizer import T5Tokenizer
 from .models.card import model_card
 from .models.config import T5Config
@@ -76,10 +77,18 @@ def read_checkpoint(path) -> dict:
 def load_fairseq_checkpoint(path, spm: Optional[str] = None) -> Tuple[T5Model, T5Tokenizer]:
     state = read_checkpoint(path)
     rows = state["model"]["encoder.embed_tokens.weight"].shape[0]
-    tokenizer = T5Tokenizer(spm or find_spm(path, state), num_rows=rows)
+    tokenizer = T5Tokenizer(checked_spm(path, state, spm), num_rows=rows)
     model = T5Model.from_config(config_from_args(state["cfg"]["model"]), tokenizer.dictionary)
     model.load_state_dict(state["model"], strict=True)
     return model, tokenizer
+
+
+def checked_spm(checkpoint, state, spm: Optional[str] = None) -> str:
+    """``spm`` (else the one :func:`find_spm` finds), refused unless it is the model the checkpoint recorded."""
+    spm = spm or find_spm(checkpoint, state)
+    recorded = (state.get("task_state") or {}).get("spm_sha256")
+    check_same_spm(recorded, f"the checkpoint {checkpoint}", sha256_file(spm), spm)
+    return spm
 
 
 def find_spm(checkpoint, state) -> str:
@@ -132,7 +141,8 @@ def save_model_dir(model: T5Model, tokenizer: T5Tokenizer, out_dir) -> Path:
     history = [{"criterion_name": None, "optimizer_name": None, "lr_scheduler_state": {"best": None}, "num_updates": 0}]
     state = {"cfg": cfg, "args": None, "model": model.state_dict(), "optimizer_history": history, "extra_state": {},
              # the ssr_rewriting task pads a data directory's dictionary to these rows before rebuilding the model
-             "task_state": {"dictionary_rows": len(tokenizer.dictionary)}}
+             "task_state": {"dictionary_rows": len(tokenizer.dictionary),
+                            "spm_sha256": sha256_file(tokenizer.spm_path)}}
     checkpoint_utils.torch_persistent_save(state, str(out / CHECKPOINT_NAME))
     tokenizer.dictionary.save(str(out / DICT_NAME))
     (out / SPM_NAME).write_bytes(Path(tokenizer.spm_path).read_bytes())
@@ -148,7 +158,7 @@ def convert_to_hf(checkpoint, out_dir, spm: Optional[str] = None) -> Path:
     """An HF directory (weights, config, generation config, tokenizer, model card) from a fairseq checkpoint."""
     state = read_checkpoint(checkpoint)
     rows = state["model"]["encoder.embed_tokens.weight"].shape[0]
-    spm = spm or find_spm(checkpoint, state)
+    spm = checked_spm(checkpoint, state, spm)
     T5Tokenizer(spm, num_rows=rows)  # fails early if the SentencePiece model does not belong to these weights
     cfg = config_from_args(state["cfg"]["model"])  # fields a checkpoint predates get their defaults
     card = model_card(state, checkpoint, cfg, name=Path(out_dir).name)

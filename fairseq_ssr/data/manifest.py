@@ -20,6 +20,7 @@ from typing import Dict, List, Optional
 from ..errors import BadInput
 
 MANIFEST = "manifest.json"
+SPM_NAME = "spiece.model"
 PUBLISHING = ".publishing"
 FORMAT = 1
 _GROUP_RE = re.compile(r"^(\w+?)(?:\.g(\d+))?\.[^.]+-[^.]+\.")
@@ -31,6 +32,20 @@ def sha256_file(path: str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def spm_digest(directory: str) -> Optional[str]:
+    """sha256 of the directory's ``spiece.model``; None when it has none."""
+    path = os.path.join(directory, SPM_NAME)
+    return sha256_file(path) if os.path.isfile(path) else None
+
+
+def check_same_spm(recorded: Optional[str], where: str, digest: Optional[str], spm_path: Optional[str]) -> None:
+    """Refuse ``spm_path`` (whose sha256 is ``digest``) where ``where`` was made with another SentencePiece model
+    (``recorded``); nothing to compare when either is unknown."""
+    if recorded and digest and recorded != digest:
+        raise BadInput(f"{spm_path} (sha256 {digest[:16]}) is not the SentencePiece model of {where} (sha256 "
+                       f"{recorded[:16]}): the same ids would be other words; use that model")
 
 
 def file_entry(path: str) -> dict:

@@ -47,6 +47,7 @@ from .masking import SpanTally
 from .noise import NoiseConfig, WordNoise
 from .records import (
     check_complete,
+    check_spm,
     differing_keys,
     fingerprint,
     merge_by_id,
@@ -236,6 +237,8 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
     d = tok.dictionary
     config = {"objective": cfg.objective, "binarize": asdict(cfg), "num_rows": num_rows,
               "spm_sha256": sha256_file(spm_path), "inputs": [{"path": p, **fingerprint(p)} for p in paths]}
+    for p in paths:
+        check_spm(config["spm_sha256"], p, f"--spm {spm_path}")
     os.makedirs(out_dir, exist_ok=True)
     stats_file = os.path.join(out_dir, "stats.json")
     done = read_manifest(out_dir)

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from ..data.dictionary import T5Dictionary
 from .infilling import REASONS, infilling_input, parse_fills
-from .records import differing_keys, dumps, fingerprint, parse, peek_id, read_json, stats_path, write_json
+from .records import check_spm, differing_keys, dumps, fingerprint, parse, peek_id, read_json, stats_path, write_json
 from .skips import Skips
 
 ATTEMPTS = 2  # the first try and one retry
@@ -214,6 +214,8 @@ def generate_shard(input_path: str, out_dir: str, sampler: Sampler, cfg: Generat
     """
     settings = {"sampler": sampler.settings(), "generation": asdict(cfg), "num_shards": shard.count,
                 "input": fingerprint(input_path)}
+    if getattr(sampler, "spm_sha256", None):
+        check_spm(sampler.spm_sha256, input_path, "the generator's SentencePiece model")
     os.makedirs(out_dir, exist_ok=True)
     out_path = os.path.join(out_dir, shard.file_name)
     with open(f"{out_path}.lock", "w") as lock:

@@ -13,6 +13,8 @@ import os
 import re
 from typing import Iterable, Iterator, List, Optional
 
+from ..data.manifest import sha256_file  # noqa: F401  (the pipeline's digest of whole files)
+
 _ID_RE = re.compile(rb'^\{"id":(\d+)[,}]')
 
 
@@ -133,12 +135,19 @@ def stats_path(path: str) -> str:
     return f"{path}.stats.json"
 
 
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def check_spm(spm_sha256: str, path: str, what: str) -> None:
+    """Refuse a SentencePiece model other than the one the records of ``path`` were tokenized with, as the text
+    stage recorded it (found by following the stats files' ``input`` back); records of unknown origin pass."""
+    p = path
+    while isinstance(p, str) and (stats := read_json(stats_path(p))) is not None:
+        recorded = (stats.get("config") or {}).get("spm_sha256")
+        if recorded and recorded != spm_sha256:
+            raise ValueError(f"{what} (sha256 {spm_sha256[:16]}) is not the SentencePiece model {path} was tokenized "
+                             f"with (sha256 {recorded[:16]}, recorded in {stats_path(p)}): its ids would be other "
+                             "words; use that model")
+        if recorded:
+            return
+        p = stats.get("input")
 
 
 def fingerprint(path: str, edge: int = 1 << 20) -> dict:
