@@ -7,11 +7,13 @@ import subprocess
 import sys
 
 import pytest
+import torch
+from conftest import DEMO_TEXT
 from test_data_binarize import _generated_like, work  # noqa: F401  (the module fixture)
 from test_task_data import REPO, fairseq_cli
 
 from fairseq_ssr.data.dictionary import T5Dictionary
-from fairseq_ssr.data.manifest import MANIFEST, check_data_dir
+from fairseq_ssr.data.manifest import MANIFEST, check_data_dir, sha256_file
 from fairseq_ssr.data.rewrite_dataset import load_rewrite_dataset
 from fairseq_ssr.errors import BadInput
 from fairseq_ssr.pipeline.binarize import BinarizeConfig, binarize
@@ -233,3 +235,66 @@ def test_binarize_refuses_a_shard_cut_mid_line_and_shards_of_other_runs(shards, 
     with pytest.raises(ValueError, match=rf"^{shard}: made with other settings than {shards}/shard000-of-003.jsonl "
                                          r"\(differs in: sampler.top_p\): shards of different generation runs"):
         binarize([str(shards)], str(tmp_path / "data"), str(spm_path), cfg, show_progress=False)
+
+
+# --- SentencePiece models by content ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def other_spm(tmp_path_factory):
+    """A SentencePiece model of the same size as ``spm_path`` (1000 pieces) but other pieces."""
+    from fairseq_ssr.data import train_sentencepiece
+
+    root = tmp_path_factory.mktemp("other-spm")
+    lines = DEMO_TEXT.read_text(encoding="utf-8").splitlines()
+    (root / "text.txt").write_text("\n".join(" ".join(line.split()[::-1]).upper() for line in lines),
+                                   encoding="utf-8")
+    return train_sentencepiece([root / "text.txt"], root / "spiece", vocab_size=1000)
+
+
+def test_binarize_refuses_another_sentencepiece_model_than_the_records_one(work, spm_path, other_spm,  # noqa: F811
+                                                                           tmp_path):
+    result = binarize_cli("--input", work / "masked.jsonl", "--out", tmp_path / "data", "--spm", other_spm,
+                          "--objective", "t5cont")
+    line = one_line_error(result, f"binarize: error: --spm {other_spm} (sha256 {sha256_file(other_spm)[:16]}) ")
+    assert line.endswith(f"is not the SentencePiece model {work}/masked.jsonl was tokenized with (sha256 "
+                         f"{sha256_file(spm_path)[:16]}, recorded in {work}/examples.jsonl.stats.json): its ids would "
+                         "be other words; use that model")
+    assert not (tmp_path / "data").exists() or not os.listdir(tmp_path / "data")
+
+
+def test_to_hf_and_fairseq_generate_refuse_another_sentencepiece_model(spm_path, other_spm, datasets, tmp_path):
+    from hf_reference import make_hf_dir
+
+    from fairseq_ssr.checkpoints import convert_from_hf
+
+    checkpoint = convert_from_hf(make_hf_dir(tmp_path / "hf", spm_path, "v1_0"), tmp_path / "fairseq")
+    result = subprocess.run([sys.executable, "-m", "fairseq_ssr.cli.convert", "to-hf", str(checkpoint),
+                             str(tmp_path / "back"), "--spm", str(other_spm)], capture_output=True, text=True)
+    assert one_line_error(result, f"ssr-convert: error: {other_spm} (sha256 ").endswith(
+        f"is not the SentencePiece model of the checkpoint {checkpoint} (sha256 {sha256_file(spm_path)[:16]}): the "
+        "same ids would be other words; use that model")
+    assert not (tmp_path / "back").exists()
+    data = tmp_path / "data"  # a data directory tokenized with the other model, as fairseq-generate would load it
+    shutil.copytree(datasets / "old", data)
+    shutil.copy(other_spm, data / "spiece.model")
+    os.unlink(data / MANIFEST)
+    from test_task_data import setup
+
+    _, task = setup(data)
+    with pytest.raises(BadInput, match=rf"^{data}/spiece.model \(sha256 .*\) is not the SentencePiece model of the "
+                                       r"checkpoint's training data"):
+        task.load_state_dict(torch.load(checkpoint, weights_only=False)["task_state"])
+
+
+def test_training_from_hf_refuses_data_of_another_sentencepiece_model(spm_path, other_spm, datasets, tmp_path):
+    from hf_reference import make_hf_dir
+
+    hf_dir = make_hf_dir(tmp_path / "hf", other_spm, "v1_0")
+    result = fairseq_cli("fairseq-train", datasets / "old", "--user-dir", REPO / "fairseq_ssr", "--cpu", "--task",
+                         "ssr_rewriting", "--arch", "t5", "--hf-checkpoint", hf_dir, "--criterion",
+                         "ssr_cross_entropy", "--optimizer", "adam", "--lr", "1e-3", "--batch-size", 8,
+                         "--max-update", 1, "--save-dir", tmp_path / "c")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"fairseq-ssr: error: {datasets}/old/spiece.model (sha256 {sha256_file(spm_path)[:16]}) is not the "
+        f"SentencePiece model of --hf-checkpoint {hf_dir} (sha256 {sha256_file(other_spm)[:16]}): the same ids "
+        "would be other words; use that model")
