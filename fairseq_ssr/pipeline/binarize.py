@@ -50,15 +50,19 @@ from .records import (
     check_spm,
     differing_keys,
     fingerprint,
+    make_out_dir,
     merge_by_id,
     read_json,
     sha256_file,
     stats_path,
     write_json,
+    writing,
 )
 from .skips import Skips
 
 OBJECTIVES = ("ssr", "t5cont", "distilt5", "denoise")
+NEEDS = {"ssr": ("tokens", "spans", "fills", "nll"), "t5cont": ("tokens", "spans"),  # fields of every record read
+         "distilt5": ("tokens", "spans", "fills"), "denoise": ("tokens",)}
 _SHARD_RE = re.compile(r"shard(\d+)-of-(\d+)\.jsonl$")
 
 
@@ -136,14 +140,16 @@ class _Builder(MMapIndexedDatasetBuilder):
 
     def add(self, ids: List[int]) -> None:
         a = np.asarray(ids, dtype=self._dtype)
-        self._data_file.write(a.tobytes(order="C"))
+        with writing(data_file_path(self.final)):
+            self._data_file.write(a.tobytes(order="C"))
         self._sizes.append(len(a))
 
     def __len__(self) -> int:
         return len(self._sizes)
 
     def close(self) -> None:
-        self.finalize(index_file_path(self.tmp))
+        with writing(index_file_path(self.final)):
+            self.finalize(index_file_path(self.tmp))
 
     def publish(self) -> None:
         """Move into place; an empty dataset is not written at all (the task refuses empty files), and an old one of
@@ -171,13 +177,9 @@ class _Pairs:
             return f"generation_{rec['skip']}"
         if obj == "denoise":
             return self.noise(rec["tokens"], rec["id"]) + [d.eos()], list(rec["tokens"]) + [d.eos()]
-        if "spans" not in rec:
-            return "no_spans_in_record"
         if obj == "t5cont":
             truths = [rec["tokens"][a:b] for a, b in rec["spans"]]
             return infilling_input(rec["tokens"], rec["spans"], d), infilling_target(truths, d)
-        if "fills" not in rec:
-            return "not_generated"
         if obj == "distilt5":
             return infilling_input(rec["tokens"], rec["spans"], d), infilling_target(rec["fills"], d)
         return ssr_source(rec["tokens"], rec["spans"], rec["fills"], d), ssr_target(rec["tokens"], rec["spans"], d)
@@ -239,7 +241,7 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
               "spm_sha256": sha256_file(spm_path), "inputs": [{"path": p, **fingerprint(p)} for p in paths]}
     for p in paths:
         check_spm(config["spm_sha256"], p, f"--spm {spm_path}")
-    os.makedirs(out_dir, exist_ok=True)
+    make_out_dir(out_dir)
     stats_file = os.path.join(out_dir, "stats.json")
     done = read_manifest(out_dir)
     if done is not None and done.get("config") == config and not os.path.exists(os.path.join(out_dir, PUBLISHING)):
@@ -248,10 +250,13 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
     k = cfg.groups if grouped else 1
     pairs = _Pairs(cfg, tok)
 
+    def records():
+        return _splits(merge_by_id(paths, NEEDS[cfg.objective], f"binarize --objective {cfg.objective}"), cfg)
+
     groups, group_summary, valid_groups, boundaries = None, None, None, None
     if grouped:  # pass 1: the score of every example; groups are quantiles of the training scores
         scores, valid_scores = array("d"), array("d")
-        for split, rec in tqdm(_splits(merge_by_id(paths), cfg), unit="ex", mininterval=2,
+        for split, rec in tqdm(records(), unit="ex", mininterval=2,
                                desc="binarize: scores", disable=not show_progress):
             if "skip" not in rec:
                 (scores if split == "train" else valid_scores).append(example_scores(rec["nll"])[cfg.score])
@@ -272,7 +277,7 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
                      for g, name in enumerate(valid_names) for side in ("src", "tgt")})
     profile = GroupProfile(k) if grouped else None
     drops, tally, records_in, train_index, valid_index = Skips(), _Tally(), 0, 0, 0
-    for split, rec in tqdm(_splits(merge_by_id(paths), cfg), unit="ex", mininterval=2,
+    for split, rec in tqdm(records(), unit="ex", mininterval=2,
                            desc=f"binarize: {cfg.objective}", disable=not show_progress):
         records_in += 1
         pair = pairs(rec)
@@ -301,9 +306,11 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
                          f"({records_in} records; dropped: {drops.describe()})")
 
     dict_tmp = os.path.join(out_dir, ".tmp.dict.txt")
-    d.save(dict_tmp)
+    with writing(os.path.join(out_dir, "dict.txt")):
+        d.save(dict_tmp)
     spm_tmp = os.path.join(out_dir, ".tmp.spiece.model")
-    shutil.copyfile(spm_path, spm_tmp)
+    with writing(os.path.join(out_dir, "spiece.model")):
+        shutil.copyfile(spm_path, spm_tmp)
 
     stats = {
         "config": config, "objective": cfg.objective, "examples_in": records_in, "dropped": drops.to_dict(),
@@ -337,8 +344,9 @@ def _publish(out_dir: str, builders, names: List[str], stats: dict, dict_tmp: st
     os.replace(spm_tmp, os.path.join(out_dir, "spiece.model"))
     write_json(os.path.join(out_dir, "stats.json"), stats)
     files = [os.path.basename(path(b.final)) for b in builders if len(b) for path in (data_file_path, index_file_path)]
-    write_manifest(out_dir, files + ["dict.txt", "spiece.model", "stats.json"],
-                   examples={n: c for n, c in manifest.pop("examples").items() if c}, **manifest)
+    with writing(os.path.join(out_dir, MANIFEST)):
+        write_manifest(out_dir, files + ["dict.txt", "spiece.model", "stats.json"],
+                       examples={n: c for n, c in manifest.pop("examples").items() if c}, **manifest)
     os.unlink(os.path.join(out_dir, PUBLISHING))
 
 

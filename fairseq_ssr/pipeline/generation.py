@@ -31,7 +31,20 @@ from tqdm import tqdm
 
 from ..data.dictionary import T5Dictionary
 from .infilling import REASONS, infilling_input, parse_fills
-from .records import check_spm, differing_keys, dumps, fingerprint, parse, peek_id, read_json, stats_path, write_json
+from .records import (
+    check_record,
+    check_spm,
+    differing_keys,
+    dumps,
+    fingerprint,
+    make_out_dir,
+    parse,
+    peek_id,
+    read_json,
+    stats_path,
+    write_json,
+    writing,
+)
 from .skips import Skips
 
 ATTEMPTS = 2  # the first try and one retry
@@ -128,7 +141,9 @@ def _windows(path: str, offset: int, window: int, shard: Shard) -> Iterator[Tupl
                 batch = []
             current, last_id = w, rid
             if rid % shard.count == shard.index:
-                batch.append(parse(line, where))
+                rec = parse(line, where)
+                check_record(rec, where, ("tokens", "spans"), "generate_spans")
+                batch.append(rec)
             pos += len(line)
         if current is not None:
             yield current, pos, batch
@@ -216,7 +231,9 @@ def generate_shard(input_path: str, out_dir: str, sampler: Sampler, cfg: Generat
                 "input": fingerprint(input_path)}
     if getattr(sampler, "spm_sha256", None):
         check_spm(sampler.spm_sha256, input_path, "the generator's SentencePiece model")
-    os.makedirs(out_dir, exist_ok=True)
+    if os.path.getsize(input_path) == 0:
+        raise ValueError(f"{input_path}: no examples: an empty corpus gives no dataset")
+    make_out_dir(out_dir)
     out_path = os.path.join(out_dir, shard.file_name)
     with open(f"{out_path}.lock", "w") as lock:
         try:  # two runs appending to one shard would interleave windows; the kernel drops the lock on any exit
@@ -263,9 +280,10 @@ def _generate_locked(input_path: str, out_path: str, sampler: Sampler, cfg: Gene
         out.seek(state["output_bytes"])
         for w, next_offset, batch in _windows(input_path, state["input_offset"], cfg.window, shard):
             lines = filler.fill_window(batch, stats)
-            out.write(b"".join(lines))
-            out.flush()
-            os.fsync(out.fileno())
+            with writing(out_path):  # a window is committed only once the progress file says so: resumable
+                out.write(b"".join(lines))
+                out.flush()
+                os.fsync(out.fileno())
             state.update(next_window=w + 1, input_offset=next_offset, output_bytes=out.tell(),
                          stats=stats.to_dict())
             write_json(progress_path, state)
