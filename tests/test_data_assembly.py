@@ -43,7 +43,7 @@ def test_rebuild_restores_every_example_of_the_book(tokenizer, spm_path, tmp_pat
         assert markers == [m for i in range(1, len(spans) + 1) for m in (d.span_start(i), d.span_end(i))]
         assert max(src + tgt) < len(d)
         n += 1
-    assert n > 500
+    assert n > 300  # the book packs into about 360 examples of up to 256 subwords
 
 
 def test_malformed_pairs_do_not_rebuild(tokenizer):

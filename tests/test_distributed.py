@@ -236,7 +236,8 @@ def test_the_recipes_two_machine_command_trains_one_model_with_two_node_processe
     port = free_port()
     flags = ["--stages", "train", "--nnodes", 2, "--master-addr", "127.0.0.1", "--master-port", port,
              "--ngpu", 0, "--init", hf_init, "--work", work, "--batch-seqs", 2 * BATCH, "--batch-size", BATCH,
-             "--max-update", 6, "--warmup", 2, "--lr", "1e-3", "--save-interval", 6, "--", "--log-interval", 1]
+             "--max-update", 6, "--warmup", 2, "--lr", "1e-3", "--save-interval", 6, "--curriculum-mix", "hard",
+                 "--", "--log-interval", 1]
 
     def node(rank):
         return subprocess.Popen(["bash", str(REPO / "recipes" / "ssr_pretrain.sh"), "--node-rank", str(rank),
@@ -306,10 +307,10 @@ def test_span_generation_under_torchrun_gives_the_training_files_of_one_process(
     masked = tmp_path / "masked.jsonl"
     with open(work / "masked.jsonl", encoding="utf-8") as f:
         masked.write_text("".join(line for _, line in zip(range(64), f)), encoding="utf-8")
-    # --max-tokens 1: one example per sampler batch, so an example's floats do not depend on the examples it shares
+    # --batch-tokens 1: one example per sampler batch, so an example's floats do not depend on the examples it shares
     # a shard with; each one's random stream is keyed by its id, so nothing else does
     generate = ["preprocess/generate_spans.py", "--input", masked, "--model", generator, "--window", 16,
-                "--max-tokens", 1, "--no-progress-bar"]
+                "--batch-tokens", 1, "--no-progress-bar"]
     run(*torchrun(*generate, "--out-dir", tmp_path / "gen2"))
     run(sys.executable, *generate, "--out-dir", tmp_path / "gen1")
     shards = sorted(p.name for p in (tmp_path / "gen2").glob("shard*.jsonl"))
@@ -323,10 +324,10 @@ def test_span_generation_under_torchrun_gives_the_training_files_of_one_process(
             "--spm", spm_path, "--groups", GROUPS, "--valid-every", 10, "--no-progress-bar")
     files = sorted(p.name for p in (tmp_path / "data1").iterdir() if p.name != "stats.json")
     assert files == sorted(p.name for p in (tmp_path / "data2").iterdir() if p.name != "stats.json")
-    assert "train.g1.src-tgt.src.bin" in files and "valid.src-tgt.tgt.idx" in files
+    assert "train.g1.src-tgt.src.bin" in files and any(f.startswith("valid.") and f.endswith(".tgt.idx") for f in files)
     for name in files:
         assert (tmp_path / "data1" / name).read_bytes() == (tmp_path / "data2" / name).read_bytes(), name
     one, two = (json.loads((tmp_path / f"data{n}" / "stats.json").read_text()) for n in (1, 2))
     for key in ("examples_in", "examples_out", "dropped", "groups"):  # the inputs' names are the only difference
         assert one[key] == two[key], key
-    assert 0 < one["dropped"]["total"] < one["examples_in"]  # the generator both succeeded and failed
+    assert one["examples_out"]["train"] > one["dropped"]["total"]  # the constrained generator mostly succeeds

@@ -60,14 +60,18 @@ def prepare(text_path: str, out_dir: str, cfg: DemoDataConfig) -> dict:
     test = sentences[:cfg.test_sentences]
     valid = sentences[cfg.test_sentences:need]
     # GEC training text: every other sentence of the book, the pre-training part included (downstream training text
-    # need not be new to a pre-trained model, and a tiny model needs every pair it can get); the test is unseen
-    train = sentences[need:] + heldout_sentences(pretrain, cfg.min_tokens, cfg.max_tokens)
+    # need not be new to a pre-trained model, and a tiny model needs every pair it can get); the test is unseen: a
+    # sentence the book repeats ('" What ?') is left out of training where it is a test or validation sentence
+    evaluated = {" ".join(s) for s in sentences[:need]}
+    candidates = sentences[need:] + heldout_sentences(pretrain, cfg.min_tokens, cfg.max_tokens)
+    train = [s for s in candidates if " ".join(s) not in evaluated]
     maker = ErrorMaker(cfg.errors)
     gec = os.path.join(out_dir, "gec")
     stats = {
         "config": config,
         "pretrain": {"paragraphs": len(pretrain), "tokens": sum(len(p.split()) for p in pretrain)},
         "heldout": {"paragraphs": len(heldout), "sentences": len(sentences)},
+        "train_sentences_equal_to_an_evaluated_one": len(candidates) - len(train),
         "gec": {
             "train": _write_pairs(gec, "train", train, maker, cfg.variants, key0=0),
             "valid": _write_pairs(gec, "valid", valid, maker, 1, key0=1_000_000),
