@@ -3,8 +3,8 @@
 fairseq prints a traceback for whatever goes wrong inside ``main``; for a file the user gave that is not what it
 must be (a garbage ``dict.txt``, a dataset that does not match its manifest, an unreadable checkpoint with nothing
 to fall back on) the last line of that traceback is all that matters. The plugin raises :class:`BadInput` for
-those, and ``fairseq.distributed.utils.call_main``, through which fairseq-train, fairseq-validate and fairseq-interactive
-run, is wrapped at plugin import to print it as one line and exit 2 (fairseq-generate calls its ``main`` directly
+those, and ``fairseq.distributed.utils.call_main``, through which fairseq-train, fairseq-validate and
+fairseq-interactive run, is wrapped at plugin import to print it as one line and exit 2 (fairseq-generate calls its ``main`` directly
 and keeps the traceback). Any other exception keeps its traceback.
 """
 import sys

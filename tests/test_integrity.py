@@ -1,6 +1,8 @@
 """What lies between stages: a dataset is read only as its manifest lists it, and a re-binarize killed at any point
 of its publish step leaves the old dataset whole, the new one whole, or a refusal."""
+import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -298,3 +300,138 @@ def test_training_from_hf_refuses_data_of_another_sentencepiece_model(spm_path, 
         f"fairseq-ssr: error: {datasets}/old/spiece.model (sha256 {sha256_file(spm_path)[:16]}) is not the "
         f"SentencePiece model of --hf-checkpoint {hf_dir} (sha256 {sha256_file(other_spm)[:16]}): the same ids "
         "would be other words; use that model")
+
+
+# --- bad input: one line naming the file, exit code 2, nothing written --------------------------------------------
+def run_main(name, args, capsys):
+    """A preprocess CLI's own ``main`` in this process (its imports are paid once): exit code and stderr lines."""
+    import importlib
+
+    sys.path.insert(0, str(REPO / "preprocess"))
+    try:
+        module = importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
+    capsys.readouterr()
+    try:
+        module.main([*map(str, args), "--no-progress-bar"])
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def test_records_of_the_wrong_stage_and_malformed_spans(work, spm_path, tmp_path, capsys):  # noqa: F811
+    ex, masked = work / "examples.jsonl", work / "masked.jsonl"
+    cases = [
+        (["--input", ex, "--objective", "ssr"], f"{ex}:1: the record has no 'spans': binarize --objective ssr reads "
+                                                "generated records (generate_spans.py), this file holds examples"),
+        (["--input", masked], f"{masked}:1: the record has no 'fills': binarize --objective ssr reads generated "
+                              "records (generate_spans.py), this file holds masked examples"),
+        (["--input", ex, "--objective", "t5cont"], f"{ex}:1: the record has no 'spans': binarize --objective t5cont "
+                                                   "reads masked examples (mask_spans.py), this file holds examples"),
+    ]
+    first = masked.read_bytes().split(b"\n", 1)[0]
+    rec = json.loads(first)
+    rec["spans"][0] = rec["spans"][0][::-1] if rec["spans"][0][0] != rec["spans"][0][1] else [5, 1]
+    (tmp_path / "reversed.jsonl").write_text(json.dumps(rec) + "\n")
+    cases.append((["--input", tmp_path / "reversed.jsonl", "--objective", "t5cont"],
+                  f"{tmp_path}/reversed.jsonl:1: span 0 is {rec['spans'][0]}: spans are [start, end] with start <= "
+                  f"end, in order, not overlapping, within the record's {len(rec['tokens'])} tokens"))
+    for args, message in cases:
+        code, err = run_main("binarize", [*args, "--out", tmp_path / "data", "--spm", spm_path], capsys)
+        assert (code, err) == (2, [f"binarize: error: {message}"])
+    assert not (tmp_path / "data").exists() or not os.listdir(tmp_path / "data")
+    (tmp_path / "no-tokens.jsonl").write_text('{"id":0,"doc":[0,1]}\n')
+    code, err = run_main("mask_spans", ["--input", tmp_path / "no-tokens.jsonl", "--out", tmp_path / "m.jsonl"],
+                         capsys)
+    assert (code, err) == (2, [f"mask_spans: error: {tmp_path}/no-tokens.jsonl:1: the record has no 'tokens': "
+                               "mask_spans reads examples (make_examples.py), this file holds records of no stage"])
+    assert not list(tmp_path.glob("m.jsonl*"))
+
+
+def test_outputs_of_the_wrong_kind_and_empty_inputs(work, spm_path, tmp_path, capsys):  # noqa: F811
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "a-dir").mkdir()
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    code, err = run_main("binarize", ["--input", work / "masked.jsonl", "--out", tmp_path / "a-file", "--spm",
+                                      spm_path, "--objective", "t5cont"], capsys)
+    assert (code, err) == (2, [f"binarize: error: {tmp_path}/a-file: exists and is not a directory; give a "
+                               "directory for the output"])
+    code, err = run_main("mask_spans", ["--input", work / "examples.jsonl", "--out", tmp_path / "a-dir"], capsys)
+    assert (code, err) == (2, [f"mask_spans: error: {tmp_path}/a-dir: is a directory; give a file name for the "
+                               "output"])
+    code, err = run_main("mask_spans", ["--input", tmp_path / "empty.jsonl", "--out", tmp_path / "m.jsonl"], capsys)
+    assert (code, err) == (2, [f"mask_spans: error: {tmp_path}/empty.jsonl: no examples: an empty corpus gives no "
+                               "dataset"])
+    assert not list(tmp_path.glob("m.jsonl*"))
+
+
+def test_generate_spans_bad_inputs(work, spm_path, tmp_path, capsys):  # noqa: F811
+    from hf_reference import make_hf_dir
+
+    hf = make_hf_dir(tmp_path / "hf", spm_path, "v1_0")
+    (tmp_path / "no-config").mkdir()
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "shard000-of-001.jsonl.progress.json").write_bytes(b"")
+    masked, ex = work / "masked.jsonl", work / "examples.jsonl"
+    progress = tmp_path / "g" / "shard000-of-001.jsonl.progress.json"
+    cases = [
+        ([masked, tmp_path / "no-config", tmp_path / "out"],
+         f"{tmp_path}/no-config: neither a Hugging Face T5 directory (no config.json) nor a fairseq model directory "
+         "(no model.pt)"),
+        ([masked, hf, tmp_path / "a-file"], f"{tmp_path}/a-file: exists and is not a directory; give a directory "
+                                            "for the output"),
+        ([tmp_path / "empty.jsonl", hf, tmp_path / "out"], f"{tmp_path}/empty.jsonl: no examples: an empty corpus "
+                                                           "gives no dataset"),
+        ([masked, hf, tmp_path / "g"], f"{progress}: not a JSON file (Expecting value: line 1 column 1 (char 0)); "
+                                       "delete it to redo the step that wrote it"),
+        ([ex, hf, tmp_path / "out"], f"{ex}:1: the record has no 'spans': generate_spans reads masked "
+                                     "examples (mask_spans.py), this file holds examples"),
+    ]
+    for (inp, model, out), message in cases:
+        code, err = run_main("generate_spans", ["--input", inp, "--model", model, "--out-dir", out, "--device", "cpu",
+                                                "--num-shards", 1, "--shard-id", 0], capsys)
+        assert (code, err[-1:]) == (2, [f"generate_spans: error: {message}"]), err
+    assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")
+
+
+def test_a_full_disk_names_the_file_and_the_rerun_finishes(work, spm_path, tmp_path):  # noqa: F811
+    def limited(blocks, script, *args):  # RLIMIT_FSIZE: a write past it fails as on a full disk (EFBIG)
+        cmd = " ".join(shlex.quote(str(a)) for a in [sys.executable, REPO / "preprocess" / script, *args,
+                                                     "--no-progress-bar"])
+        return subprocess.run(["bash", "-c", f"ulimit -f {blocks}; exec {cmd}"], capture_output=True, text=True)
+
+    out = tmp_path / "masked.jsonl"
+    result = limited(8, "mask_spans.py", "--input", work / "examples.jsonl", "--out", out)
+    assert one_line_error(result, "mask_spans: error: ") == (
+        f"mask_spans: error: {out}: cannot write it (File too large); make room and rerun: finished steps are kept")
+    assert not list(tmp_path.glob("masked.jsonl*"))
+    data = tmp_path / "data"
+    result = limited(8, "binarize.py", "--input", work / "masked.jsonl", "--out", data, "--spm", spm_path,
+                     "--objective", "t5cont")
+    assert one_line_error(result, f"binarize: error: {data}/train.src-tgt.").endswith(
+        ": cannot write it (File too large); make room and rerun: finished steps are kept")
+    assert not (data / MANIFEST).exists()
+    binarize([str(work / "masked.jsonl")], str(data), str(spm_path), BinarizeConfig(objective="t5cont"),
+             show_progress=False)  # once there is room
+    assert isinstance(read(data), dict)
+
+
+def test_a_garbage_dictionary_is_one_line_naming_it(datasets, tmp_path):
+    from test_task_data import setup
+
+    data = tmp_path / "data"
+    shutil.copytree(datasets / "old", data)
+    os.unlink(data / MANIFEST)  # as fairseq-preprocess leaves a directory
+    (data / "dict.txt").write_bytes(b"\x80\x81 garbage\n")
+    with pytest.raises(BadInput, match=rf"^{data}/dict.txt:1: not UTF-8 text: not a dict.txt$"):
+        setup(data)
+    (data / "dict.txt").write_text("<pad> 0\n</s> 0\nhello\n")
+    with pytest.raises(BadInput, match=rf"^{data}/dict.txt:3: expected '<symbol> <count>', got 'hello\\n'$"):
+        setup(data)
+    (data / "dict.txt").write_text("a 1\nb 1\nc 1\n")
+    with pytest.raises(BadInput, match=rf"^{data}/dict.txt: not a T5 dictionary: a T5 dictionary starts with"):
+        setup(data)

@@ -236,16 +236,29 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
     """Write the dataset of ``cfg.objective`` from record files (or generation directories); returns stats."""
     paths = resolve_inputs(inputs)
     tok = T5Tokenizer(spm_path, num_rows)
-    d = tok.dictionary
     config = {"objective": cfg.objective, "binarize": asdict(cfg), "num_rows": num_rows,
               "spm_sha256": sha256_file(spm_path), "inputs": [{"path": p, **fingerprint(p)} for p in paths]}
     for p in paths:
         check_spm(config["spm_sha256"], p, f"--spm {spm_path}")
+    created = not os.path.isdir(out_dir)
     make_out_dir(out_dir)
-    stats_file = os.path.join(out_dir, "stats.json")
     done = read_manifest(out_dir)
     if done is not None and done.get("config") == config and not os.path.exists(os.path.join(out_dir, PUBLISHING)):
-        return read_json(stats_file)
+        return read_json(os.path.join(out_dir, "stats.json"))
+    try:
+        return _write(paths, out_dir, tok, cfg, config, show_progress)
+    except BaseException:  # bad input found while streaming, a full disk: no temporary files stay behind
+        for name in os.listdir(out_dir):
+            if name.startswith(".tmp."):
+                os.unlink(os.path.join(out_dir, name))
+        if created and not os.listdir(out_dir):
+            os.rmdir(out_dir)
+        raise
+
+
+def _write(paths: List[str], out_dir: str, tok: T5Tokenizer, cfg: BinarizeConfig, config: dict,
+           show_progress: bool) -> dict:
+    d = tok.dictionary
     grouped = cfg.objective == "ssr"
     k = cfg.groups if grouped else 1
     pairs = _Pairs(cfg, tok)
@@ -287,7 +300,7 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
         src, tgt = pair
         if max(max(src), max(tgt)) >= len(d):
             raise ValueError(f"example {rec['id']} holds ids beyond the dictionary's {len(d)} symbols "
-                             f"({spm_path}, {num_rows} rows): was it generated with another vocabulary?")
+                             f"({tok.spm_path}, {config['num_rows']} rows): was it generated with another vocabulary?")
         if split == "valid":
             g = ("valid", int(valid_groups[valid_index]) if valid_grouped else 0)
             valid_index += 1
@@ -310,7 +323,7 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
         d.save(dict_tmp)
     spm_tmp = os.path.join(out_dir, ".tmp.spiece.model")
     with writing(os.path.join(out_dir, "spiece.model")):
-        shutil.copyfile(spm_path, spm_tmp)
+        shutil.copyfile(tok.spm_path, spm_tmp)
 
     stats = {
         "config": config, "objective": cfg.objective, "examples_in": records_in, "dropped": drops.to_dict(),

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from ..data.dictionary import T5Dictionary
 from .infilling import REASONS, infilling_input, parse_fills
 from .records import (
+    check_first_record,
     check_record,
     check_spm,
     differing_keys,
@@ -231,8 +232,7 @@ def generate_shard(input_path: str, out_dir: str, sampler: Sampler, cfg: Generat
                 "input": fingerprint(input_path)}
     if getattr(sampler, "spm_sha256", None):
         check_spm(sampler.spm_sha256, input_path, "the generator's SentencePiece model")
-    if os.path.getsize(input_path) == 0:
-        raise ValueError(f"{input_path}: no examples: an empty corpus gives no dataset")
+    check_first_record(input_path, ("tokens", "spans"), "generate_spans")
     make_out_dir(out_dir)
     out_path = os.path.join(out_dir, shard.file_name)
     with open(f"{out_path}.lock", "w") as lock:

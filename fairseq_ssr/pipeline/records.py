@@ -79,6 +79,15 @@ def check_record(rec: dict, where: str, needs: Sequence[str] = (), reader: str =
             raise ValueError(f"{where}: {len(rec[name])} '{name}' for {len(spans)} spans")
 
 
+def check_first_record(path: str, needs: Sequence[str], reader: str) -> None:
+    """Refuse another stage's file (or an empty one) before any output is made for it."""
+    with open(path, "rb") as f:
+        line = f.readline()
+    if not line:
+        raise ValueError(f"{path}: no examples: an empty corpus gives no dataset")
+    check_record(parse(line, f"{path}:1"), f"{path}:1", needs, reader)
+
+
 def read_records(path: str, needs: Sequence[str] = (), reader: str = "") -> Iterator[dict]:
     """Records of one file in order; a malformed line or record (see :func:`check_record`) or a non-increasing id
     is an error naming file and line."""
