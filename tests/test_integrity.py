@@ -19,7 +19,14 @@ from fairseq_ssr.data.manifest import MANIFEST, check_data_dir, sha256_file
 from fairseq_ssr.data.rewrite_dataset import load_rewrite_dataset
 from fairseq_ssr.errors import BadInput
 from fairseq_ssr.pipeline.binarize import BinarizeConfig, binarize
-from fairseq_ssr.pipeline.records import read_json, read_records, stats_path, write_json, write_records
+from fairseq_ssr.pipeline.records import (
+    check_complete,
+    read_json,
+    read_records,
+    stats_path,
+    write_json,
+    write_records,
+)
 
 OLD = BinarizeConfig(groups=3, valid_every=20)
 NEW = BinarizeConfig(groups=2, score="length", valid_every=20)
@@ -367,10 +374,11 @@ def test_outputs_of_the_wrong_kind_and_empty_inputs(work, spm_path, tmp_path, ca
     assert not list(tmp_path.glob("m.jsonl*"))
 
 
-def test_generate_spans_bad_inputs(work, spm_path, tmp_path, capsys):  # noqa: F811
+def test_generate_spans_bad_inputs(work, spm_path, other_spm, tmp_path, capsys):  # noqa: F811
     from hf_reference import make_hf_dir
 
     hf = make_hf_dir(tmp_path / "hf", spm_path, "v1_0")
+    hf_other = make_hf_dir(tmp_path / "hf-other", other_spm, "v1_0")
     (tmp_path / "no-config").mkdir()
     (tmp_path / "a-file").write_text("x")
     (tmp_path / "empty.jsonl").write_bytes(b"")
@@ -390,6 +398,10 @@ def test_generate_spans_bad_inputs(work, spm_path, tmp_path, capsys):  # noqa: F
                                        "delete it to redo the step that wrote it"),
         ([ex, hf, tmp_path / "out"], f"{ex}:1: the record has no 'spans': generate_spans reads masked "
                                      "examples (mask_spans.py), this file holds examples"),
+        ([masked, hf_other, tmp_path / "out"],
+         f"the generator's SentencePiece model (sha256 {sha256_file(other_spm)[:16]}) is not the SentencePiece model "
+         f"{masked} was tokenized with (sha256 {sha256_file(spm_path)[:16]}, recorded in {work}/examples.jsonl.stats"
+         ".json): its ids would be other words; use that model"),
     ]
     for (inp, model, out), message in cases:
         code, err = run_main("generate_spans", ["--input", inp, "--model", model, "--out-dir", out, "--device", "cpu",
@@ -435,3 +447,28 @@ def test_a_garbage_dictionary_is_one_line_naming_it(datasets, tmp_path):
     (data / "dict.txt").write_text("a 1\nb 1\nc 1\n")
     with pytest.raises(BadInput, match=rf"^{data}/dict.txt: not a T5 dictionary: a T5 dictionary starts with"):
         setup(data)
+
+
+def test_a_full_disk_during_generation_names_the_shard_and_the_rerun_continues(work, spm_path, tmp_path,  # noqa: F811
+                                                                              capsys):
+    from hf_reference import make_hf_dir
+
+    hf = make_hf_dir(tmp_path / "hf", spm_path, "v1_0")
+    few = tmp_path / "few.jsonl"
+    few.write_bytes(b"".join((work / "masked.jsonl").read_bytes().splitlines(keepends=True)[:8]))
+    out = tmp_path / "out"
+    args = ["--input", few, "--model", hf, "--out-dir", out, "--device", "cpu", "--window", 4, "--num-shards", 1,
+            "--shard-id", 0]
+    cmd = " ".join(shlex.quote(str(a)) for a in [sys.executable, REPO / "preprocess" / "generate_spans.py", *args,
+                                                 "--no-progress-bar"])
+    result = subprocess.run(["bash", "-c", f"ulimit -f 4; exec {cmd}"], capture_output=True, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    shard = out / "shard000-of-001.jsonl"
+    assert one_line_error(result, "generate_spans: error: ") == (
+        f"generate_spans: error: {shard}: cannot write it (File too large); make room and rerun: finished steps are "
+        "kept")
+    code, _ = run_main("generate_spans", args, capsys)  # once there is room
+    assert code == 0
+    stats = check_complete(str(shard))
+    assert [r["id"] for r in read_records(str(shard))] == [r["id"] for r in read_records(str(few))]
+    assert stats["examples_in"] == 8
