@@ -457,11 +457,11 @@ def test_a_full_disk_during_generation_names_the_shard_and_the_rerun_continues(w
     few = tmp_path / "few.jsonl"
     few.write_bytes(b"".join((work / "masked.jsonl").read_bytes().splitlines(keepends=True)[:8]))
     out = tmp_path / "out"
-    args = ["--input", few, "--model", hf, "--out-dir", out, "--device", "cpu", "--window", 4, "--num-shards", 1,
-            "--shard-id", 0]
-    cmd = " ".join(shlex.quote(str(a)) for a in [sys.executable, REPO / "preprocess" / "generate_spans.py", *args,
-                                                 "--no-progress-bar"])
-    result = subprocess.run(["bash", "-c", f"ulimit -f 4; exec {cmd}"], capture_output=True, text=True,
+    args = ["--input", few, "--model", hf, "--out-dir", out, "--device", "cpu", "--num-shards", 1, "--shard-id", 0]
+    limit = ("import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200)); "  # bytes
+             "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", limit, REPO / "preprocess" / "generate_spans.py", *map(str, args),
+                             "--no-progress-bar"], capture_output=True, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     shard = out / "shard000-of-001.jsonl"
     assert one_line_error(result, "generate_spans: error: ") == (

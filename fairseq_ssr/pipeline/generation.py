@@ -269,9 +269,10 @@ def _generate_locked(input_path: str, out_path: str, sampler: Sampler, cfg: Gene
     if total is not None:
         total = -(-total // shard.count)
     mode = "r+b" if os.path.exists(out_path) else "w+b"
-    with open(out_path, mode) as out, tqdm(total=total, initial=stats.examples_in, unit="ex", mininterval=2,
-                                           desc=f"generate {shard.file_name}",
-                                           disable=not show_progress) as bar:
+    # a window is committed only once the progress file says so: a failed write (full disk) is resumed from there
+    bar = tqdm(total=total, initial=stats.examples_in, unit="ex", mininterval=2, desc=f"generate {shard.file_name}",
+               disable=not show_progress)
+    with writing(out_path), open(out_path, mode) as out, bar:
         out.seek(0, os.SEEK_END)
         if out.tell() < state["output_bytes"]:
             raise ValueError(f"{out_path} is shorter ({out.tell()} bytes) than its progress file says "
@@ -280,10 +281,9 @@ def _generate_locked(input_path: str, out_path: str, sampler: Sampler, cfg: Gene
         out.seek(state["output_bytes"])
         for w, next_offset, batch in _windows(input_path, state["input_offset"], cfg.window, shard):
             lines = filler.fill_window(batch, stats)
-            with writing(out_path):  # a window is committed only once the progress file says so: resumable
-                out.write(b"".join(lines))
-                out.flush()
-                os.fsync(out.fileno())
+            out.write(b"".join(lines))
+            out.flush()
+            os.fsync(out.fileno())
             state.update(next_window=w + 1, input_offset=next_offset, output_bytes=out.tell(),
                          stats=stats.to_dict())
             write_json(progress_path, state)
