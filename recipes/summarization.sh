@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Abstractive summarization (paper 4.2, Tables 1, 3-6): fine-tune a T5 or SSR model on CNN/DailyMail or XSum,
-# decode the test set with the beam settings the field uses, and score it with ROUGE as files2rouge does.
+# decode the test set with the beam settings the field uses, and score it with ROUGE as published numbers are.
 #
 #   bash recipes/summarization.sh --dataset cnndm|xsum --data DIR --init HF_T5_DIR [-- EXTRA fairseq-train FLAGS]
 #
 # DIR holds {train,val,test}.{source,target}, one document or summary a line (the usual preprocessed release, as
 # BART's fairseq recipe reads it; not shipped). Documents are wrapped as one span, "<s_1> doc </s_1>" -> "<s_1> sum",
 # and cut to --max-source tokens. Decoding: CNN/DM beam 4, lenpen 2.0, max_len_b 140, min_len 55; XSum beam 6,
-# lenpen 1.0, max_len_b 60, min_len 10; both no_repeat_ngram 3 (BART's settings). Outputs in WORK: bin/,
-# checkpoints/, train.log, test.hyp and rouge.txt. Published ROUGE numbers usually come from lowercased,
-# PTB-tokenized references and hypotheses; tokenize both files that way first to compare with them.
+# lenpen 1.0, max_len_b 60, min_len 10; both no_repeat_ngram 3 (BART's settings). Every validation also decodes
+# the first --valid-max-sentences validation documents with these settings and logs valid_rouge (ROUGE-L F of the
+# raw text), and checkpoint_best.pt is the best by it (--select-by loss: by validation loss). Scoring: hypotheses
+# and references PTB-tokenized (Stanford PTBTokenizer, as BART's fairseq recipe does; ROUGE lowercases), then
+# files2rouge: the BART-style numbers the paper's tables compare with. --rouge-tokenize 0 scores the raw text (on
+# which ROUGE-L sees each summary as one sentence: several points lower). Outputs in WORK: bin/, checkpoints/,
+# train.log, test.hyp and rouge.txt.
 # The paper gives no fine-tuning hyper-parameters: updates and warm-up follow BART's recipe, the rest is ours.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -36,9 +40,14 @@ option MAX_LEN_B "" "longest summary in tokens [cnndm 140, xsum 60]"
 option MIN_LEN "" "shortest summary in tokens [cnndm 55, xsum 10]"
 option NO_REPEAT_NGRAM 3 "no repeated n-grams of this size"
 option GEN_MAX_TOKENS 16384 "tokens per decoding batch"
+option SELECT_BY rouge "checkpoint_best.pt by: rouge (validation ROUGE-L of decoding) or loss (validation loss)"
+option VALID_MAX_SENTENCES 1000 "documents decoded at each validation for --select-by rouge (0: all)"
+option ROUGE_TOKENIZE 1 "1: PTB-tokenize both sides first (files2rouge --tokenize; the paper's numbers); 0: raw text"
 option ROUGE_PYTHON 0 "1: score with rouge-score in Python (files2rouge --python) instead of ROUGE-1.5.5"
 parse_flags "$@"
 [[ $FORMAT == whole || $FORMAT == seq2seq ]] || die "--format must be whole or seq2seq, got '$FORMAT'"
+[[ $SELECT_BY == rouge || $SELECT_BY == loss ]] || die "--select-by must be rouge or loss, got '$SELECT_BY'"
+[[ $ROUGE_TOKENIZE == 0 || $ROUGE_TOKENIZE == 1 ]] || die "--rouge-tokenize must be 0 or 1, got '$ROUGE_TOKENIZE'"
 case $DATASET in
   cnndm) presets=(20000 4 2.0 140 55) ;;
   xsum) presets=(15000 6 1.0 60 10) ;;
@@ -50,6 +59,11 @@ require_set DATA INIT
 require "summarization data" "$DATA"/{train,val,test}.{source,target}
 require_hf_t5 "$INIT"
 
+select=(metric=none)
+[[ $SELECT_BY == loss ]] || select=(metric=rouge eval_max_sentences="$VALID_MAX_SENTENCES" eval_beam="$BEAM"
+  eval_lenpen="$LENPEN" eval_max_len_a=0 eval_max_len_b="$MAX_LEN_B" eval_min_len="$MIN_LEN"
+  eval_no_repeat_ngram_size="$NO_REPEAT_NGRAM")
+
 NGPU=$(gpu_count)
 DEVICE=$(device_flags "$NGPU")
 mkdir -p "$WORK"
@@ -58,7 +72,7 @@ prepare_parallel "$INIT/spiece.model" "$WORK/bin" "train:$DATA/train.source:$DAT
 
 finetune "$FORMAT" "$WORK/bin" "$INIT" "$WORK/checkpoints" "$WORK/train.log" lr="$LR" warmup="$WARMUP" \
   max_update="$MAX_UPDATE" max_tokens="$MAX_TOKENS" update_freq="$UPDATE_FREQ" label_smoothing="$LABEL_SMOOTHING" \
-  dropout="$DROPOUT" save_interval="$SAVE_INTERVAL" seed="$SEED" ngpu="$NGPU" \
+  dropout="$DROPOUT" save_interval="$SAVE_INTERVAL" seed="$SEED" ngpu="$NGPU" "${select[@]}" \
   -- --truncate-source --max-source-positions "$MAX_SOURCE" --max-target-positions "$MAX_TARGET" "${EXTRA_ARGS[@]}"
 
 decode "$FORMAT" "$WORK/bin" "$WORK/checkpoints/$CHECKPOINT" "$DATA/test.source" "$WORK/test.hyp" $DEVICE \
@@ -66,6 +80,11 @@ decode "$FORMAT" "$WORK/bin" "$WORK/checkpoints/$CHECKPOINT" "$DATA/test.source"
   --beam "$BEAM" --lenpen "$LENPEN" --max-len-a 0 --max-len-b "$MAX_LEN_B" --min-len "$MIN_LEN" \
   --no-repeat-ngram-size "$NO_REPEAT_NGRAM" --max-tokens "$GEN_MAX_TOKENS"
 rouge=(files2rouge "$DATA/test.target" "$WORK/test.hyp")
-[[ $ROUGE_PYTHON == 1 ]] && rouge+=(--python)
+[[ $ROUGE_TOKENIZE == 0 ]] || rouge+=(--tokenize)
+[[ $ROUGE_PYTHON == 0 ]] || rouge+=(--python)
 step "$WORK/.rouge.done" --stamp "$WORK/test.hyp" ">" "$WORK/rouge.txt" "${rouge[@]}"
-[[ -n ${DRY_RUN:-} ]] || { note "ROUGE of $WORK/test.hyp against $DATA/test.target:"; cat "$WORK/rouge.txt" >&2; }
+scored=$( ((ROUGE_TOKENIZE)) && echo "PTB-tokenized" || echo "raw text")
+if [[ -z ${DRY_RUN:-} ]]; then
+  note "ROUGE ($scored) of $WORK/test.hyp against $DATA/test.target:"
+  cat "$WORK/rouge.txt" >&2
+fi

@@ -116,7 +116,7 @@ def _insertion_matches(lattice, pos: int, edits: list[GoldEdit]) -> set[tuple[in
     The walk visits the sorted insertion edges (one entry per copy) alternately from both ends; their number grows
     with the square of an inserted run, so this replays it visiting only the entries that can match.
     """
-    width, hyp, row = lattice.width, lattice.hyp, pos * lattice.width
+    hyp, row = lattice.hyp, pos * lattice.width
     copies = {}  # column j -> copies of the insertion step (pos, j) -> (pos, j + 1)
     for j in lattice.row_cols.get(pos, []):
         if j < len(hyp):

@@ -27,7 +27,8 @@ def test_help_prints_nothing_but_itself():
 
 
 def ssr_convert(*args):
-    return subprocess.run([sys.executable, "-m", "fairseq_ssr.cli.convert", *map(str, args)], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "fairseq_ssr.cli.convert", *map(str, args)], capture_output=True,
+                          text=True)
 
 
 def test_round_trip_reproduces_every_tensor(hf_dir, tmp_path):
@@ -54,9 +55,11 @@ def test_exported_directory_loads_in_transformers(hf_dir, tmp_path):
     exported = T5ForConditionalGeneration.from_pretrained(tmp_path / "back").eval()
     ids = torch.randint(3, 1000, (2, 9))
     with torch.no_grad():
-        assert torch.equal(original(input_ids=ids, decoder_input_ids=ids).logits, exported(input_ids=ids, decoder_input_ids=ids).logits)
+        assert torch.equal(original(input_ids=ids, decoder_input_ids=ids).logits,
+                           exported(input_ids=ids, decoder_input_ids=ids).logits)
     text = "I go to school yesterday, said the teacher."
-    assert T5Tokenizer.from_pretrained(tmp_path / "back")(text).input_ids == OurTokenizer(hf_dir / "spiece.model").encode(text)
+    ours = OurTokenizer(hf_dir / "spiece.model").encode(text)
+    assert T5Tokenizer.from_pretrained(tmp_path / "back")(text).input_ids == ours
 
 
 def test_load_t5_reads_both_formats_alike(hf_dir, tmp_path):
@@ -96,7 +99,8 @@ def test_unsupported_config_names_the_field(broken, tmp_path):
 def test_sentencepiece_model_of_another_vocabulary(broken, tmp_path):
     from fairseq_ssr.data import train_sentencepiece
 
-    other = train_sentencepiece([Path(__file__).parents[1] / "data" / "botchan.txt"], tmp_path / "small", vocab_size=300)
+    book = Path(__file__).parents[1] / "data" / "botchan.txt"
+    other = train_sentencepiece([book], tmp_path / "small", vocab_size=300)
     shutil.copy(other, broken / "spiece.model")
     expect_error(ssr_convert("from-hf", broken, tmp_path / "out"), "do not match", "1128 rows")
 

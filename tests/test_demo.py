@@ -10,6 +10,7 @@ from conftest import REPO
 
 from fairseq_ssr.demo.logs import read_log
 from fairseq_ssr.demo.report import parse_m2_output
+from ssr_eval.m2 import score_files
 
 
 def test_tiny_demo_runs_every_stage_and_reports_them(tmp_path):
@@ -26,13 +27,20 @@ def test_tiny_demo_runs_every_stage_and_reports_them(tmp_path):
     ssr = read_log(work / "pretrain" / "ssr" / "train.log")
     assert [g for g, _, _ in ssr.phases] == [0, 1, 2, 3, 4] and ssr.updates == 25
     assert read_log(work / "pretrain" / "t5cont" / "train.log").updates == 25  # as many updates as SSR
-    for name in ("ssr", "t5cont"):
-        score = parse_m2_output((work / "gec" / name / "m2.txt").read_text())
-        assert 0.0 <= score.f05 <= 1.0
-        hyps = (work / "gec" / name / "test.hyp").read_text().splitlines()
-        assert len(hyps) == len((work / "data" / "gec" / "test.src").read_text().splitlines()) == 30
-
     report = (work / "report.md").read_text()
+    gold, references = work / "data" / "gec" / "test.m2", (work / "data" / "gec" / "test.tgt").read_text().splitlines()
+    for name, label in (("ssr", "student + SSR, fine-tuned"), ("t5cont", "student + T5-cont, fine-tuned")):
+        hyp = work / "gec" / name / "test.hyp"
+        hyps = hyp.read_text().splitlines()
+        assert len(hyps) == len(references) == 30
+        # the recipe's m2scorer output and the report's row are the scorer's numbers for these hypotheses
+        scored, printed = score_files(hyp, gold), parse_m2_output((work / "gec" / name / "m2.txt").read_text())
+        assert abs(scored.f - printed.f05) < 1e-4 and abs(scored.precision - printed.precision) < 1e-4
+        exact = sum(h == r for h, r in zip(hyps, references)) / len(references)
+        row = f"| {label} | {printed.precision:.4f} | {printed.recall:.4f} | {printed.f05:.4f} | {exact:.1%} |"
+        assert row in report
+    assert re.search(r"SSR - T5-cont, F0.5: [+-][\d.]+, 95% interval \[[+-][\d.]+, [+-][\d.]+\], p = [\d.]+", report)
+    assert re.search(r"correlation of score and example length[^|]*-?[\d.]+", report)
     for heading in ("## Stage times", "## Data", "## Training", "SSR curriculum", "## GEC", "## Test examples"):
         assert heading in report
     assert re.search(r"\| student \+ SSR, fine-tuned \| [\d.]+ \| [\d.]+ \| [\d.]+ \|", report)

@@ -26,9 +26,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from fairseq.data.indexed_dataset import MMapIndexedDataset
-
 from conftest import DEMO_TEXT, REPO
+from fairseq.data.indexed_dataset import MMapIndexedDataset
 
 BIN = Path(sys.executable).parent
 # torchrun gives each of its workers one OpenMP thread; the single-process runs compared with them get the same, so
@@ -43,6 +42,7 @@ TRAIN = ["--user-dir", REPO / "fairseq_ssr", "--cpu", "--task", "ssr_rewriting",
          "--batch-size", BATCH, "--max-update", UPDATES, "--curriculum-mix", "gradual",
          "--save-interval-updates", SAVE_EVERY, "--validate-interval-updates", SAVE_EVERY, "--no-epoch-checkpoints",
          "--log-interval", 1, "--log-format", "json", "--seed", 3, "--no-progress-bar"]
+EVAL = ["--eval-metric", "rouge", "--eval-beam", 1, "--eval-max-len-b", 8]  # decoding validation, summed over ranks
 
 
 def run(*cmd, timeout=600, check=True):
@@ -116,7 +116,7 @@ def data(work, spm_path):
 def two_ranks(data, tmp_path_factory):
     """The plain launch: torchrun with 2 processes, fairseq-train with no distributed flag at all."""
     save = tmp_path_factory.mktemp("two_ranks")
-    return save, run(*torchrun(fairseq_train(), data, *TRAIN, "--save-dir", save))
+    return save, run(*torchrun(fairseq_train(), data, *TRAIN, *EVAL, "--save-dir", save))
 
 
 # --- the curriculum under two ranks -------------------------------------------------------------------------------
@@ -134,7 +134,7 @@ def test_plain_torchrun_trains_data_parallel_over_gloo(two_ranks):
 def test_two_ranks_train_the_same_group_on_disjoint_batches_as_one_process_with_update_freq_2(
         two_ranks, data, tmp_path):
     save, out = two_ranks
-    one = run(fairseq_train(), data, *TRAIN, "--update-freq", 2, "--save-dir", tmp_path)
+    one = run(fairseq_train(), data, *TRAIN, *EVAL, "--update-freq", 2, "--save-dir", tmp_path)
     assert f"curriculum epoch 1: {UPDATES} updates x 2 batches" in one  # the very same plan, with 1 shard
     two_logs, one_logs = logged(out), logged(one)
     groups = [log["cgroup"] for log in two_logs]
@@ -149,6 +149,12 @@ def test_two_ranks_train_the_same_group_on_disjoint_batches_as_one_process_with_
     assert len(valid_two) == len(valid_one) == UPDATES // SAVE_EVERY
     assert [float(v["valid_loss"]) for v in valid_two] == pytest.approx(
         [float(v["valid_loss"]) for v in valid_one], abs=1.5e-3)  # the sharded validation set, reduced
+    # ROUGE of decoding the sharded validation set: the ranks' counts summed, every example scored once
+    assert [v["valid_eval_sentences"] for v in valid_two] == [v["valid_eval_sentences"] for v in valid_one] == [
+        "24"] * len(valid_one)
+    assert [float(v["valid_rouge"]) for v in valid_two] == pytest.approx(
+        [float(v["valid_rouge"]) for v in valid_one], abs=0.02)
+    assert len({v["valid_rouge"] for v in valid_one}) > 1  # it moves as the model learns
 
     middle = f"checkpoint_1_{2 * SAVE_EVERY}.pt"  # inside the epoch (at its end the iterator state starts anew)
     # each rank took one batch per update, half of the plan's; the single process took both

@@ -75,7 +75,9 @@ def test_a_constant_improvement_is_never_reversed():
 
 def test_seeded():
     a, b = np.random.default_rng(1).uniform(size=(2, 60))
-    run = lambda seed: paired_bootstrap(60, lambda d: a[d].mean(axis=1), lambda d: b[d].mean(axis=1), seed=seed)
+
+    def run(seed):
+        return paired_bootstrap(60, lambda d: a[d].mean(axis=1), lambda d: b[d].mean(axis=1), seed=seed)
     assert run(5) == run(5)
     assert (run(5).low, run(5).high) != (run(6).low, run(6).high)
 

@@ -52,6 +52,11 @@ def fairseq_train_args(command):
     return options.parse_args_and_arch(options.get_training_parser(), words)
 
 
+def valid_logs(train_log):
+    """The validation records of a fairseq-train JSON log."""
+    return [json.loads(m) for m in re.findall(r"\| valid \| (\{.*\})$", train_log.read_text(encoding="utf-8"), re.M)]
+
+
 def commands(stderr):
     """The commands a recipe printed (its '+ ' lines)."""
     return [line[2:] for line in stderr.splitlines() if line.startswith("+ ")]
@@ -233,25 +238,33 @@ def test_ssr_pretrain_refuses_bad_input_with_a_message(tmp_path, text_file, hf_i
 # --- fine-tuning recipes --------------------------------------------------------------------------------------------
 def test_gec_fine_tunes_decodes_the_m2_test_set_and_scores_it(tmp_path, hf_init, paragraphs):
     from fairseq_ssr.demo.corpus import sentences, tokenize
-    from fairseq_ssr.demo.synthetic_gec import ErrorMaker
+    from fairseq_ssr.demo.synthetic_gec import ErrorMaker, m2_block
 
     maker = ErrorMaker()
     correct = [s for p in paragraphs[:40] for s in sentences(tokenize(p)) if 5 <= len(s) <= 30][:60]
-    noisy = [" ".join(maker.corrupt(s, k)[0]) for k, s in enumerate(correct)]
+    made = [maker.corrupt(s, k) for k, s in enumerate(correct)]
+    noisy = [" ".join(tokens) for tokens, _ in made]
     correct = [" ".join(s) for s in correct]
     data = tmp_path / "data"
     write_split(data, "train", [("src", noisy[:50]), ("tgt", correct[:50])])
     write_split(data, "valid", [("src", noisy[50:]), ("tgt", correct[50:])])
+    dev = tmp_path / "dev.m2"  # the validation sentences' own edits: checkpoints are chosen by F0.5 on them
+    dev.write_text("".join(m2_block(tokens, edits) + "\n\n" for tokens, edits in made[50:]), encoding="utf-8")
     gold = tmp_path / "conll10.m2"  # the first 10 sentences of the shipped CoNLL-2014 gold
     blocks = (REPO / "data" / "conll14" / "official-2014.combined.m2").read_text(encoding="utf-8").split("\n\n")
     gold.write_text("\n\n".join(blocks[:10]) + "\n\n", encoding="utf-8")
 
     work = tmp_path / "gec"
-    result = recipe("gec.sh", "--data", data, "--init", hf_init, "--work", work, "--test-m2", gold, *TINY_TRAIN,
-                    "--beam", 2, "--max-len-b", 5)
+    flags = ["--test-m2", gold, "--dev-m2", dev, *TINY_TRAIN, "--beam", 2, "--max-len-b", 5]
+    result = recipe("gec.sh", "--data", data, "--init", hf_init, "--work", work, *flags)
     assert [c.split()[0] for c in commands(result.stderr)] == [
         "awk", "python", "fairseq-preprocess", "cp", "fairseq-train", "fairseq-generate", "python", "m2scorer"]
-    assert "--rewrite-format whole" in commands(result.stderr)[4]
+    train = fairseq_train_args(commands(result.stderr)[4])
+    assert train.rewrite_format == "whole" and (train.eval_metric, train.eval_m2) == ("f0.5", str(dev))
+    assert (train.best_checkpoint_metric, train.maximize_best_checkpoint_metric) == ("f0.5", True)
+    assert (train.eval_beam, train.eval_max_len_a, train.eval_max_len_b) == (2, 1.2, 5)  # the test's decoding
+    validations = valid_logs(work / "train.log")
+    assert len(validations) >= 2 and all("valid_f0.5" in log for log in validations), validations
     sources = (work / "test.src").read_text(encoding="utf-8").splitlines()
     assert sources[1] == "What is genetic risk ?" and len(sources) == 10
     assert len((work / "test.hyp").read_text(encoding="utf-8").splitlines()) == 10
@@ -260,7 +273,11 @@ def test_gec_fine_tunes_decodes_the_m2_test_set_and_scores_it(tmp_path, hf_init,
     assert (score.precision, score.recall, score.f05) == pytest.approx((again.precision, again.recall, again.f),
                                                                        abs=1e-4)
     assert "done already, skipped" in recipe("gec.sh", "--data", data, "--init", hf_init, "--work", work,
-                                             "--test-m2", gold, *TINY_TRAIN, "--beam", 2, "--max-len-b", 5).stderr
+                                             *flags).stderr
+    shifted = tmp_path / "shifted.m2"  # a dev .m2 that is not the validation source, line for line
+    shifted.write_text("".join(m2_block(tokens, edits) + "\n\n" for tokens, edits in made[49:]), encoding="utf-8")
+    bad = recipe("gec.sh", "--data", data, "--init", hf_init, "--work", work, "--dev-m2", shifted, check=False)
+    assert bad.returncode == 2 and f"{data}/valid.src:1: differs from sentence 1 of {shifted}" in bad.stderr
 
     (data / "valid.tgt").unlink()
     missing = recipe("gec.sh", "--data", data, "--init", hf_init, "--work", tmp_path / "w2", check=False)
@@ -280,11 +297,19 @@ def test_summarization_fine_tunes_decodes_and_scores_rouge_like_files2rouge(tmp_
     generate = next(c for c in commands(result.stderr) if c.startswith("fairseq-generate"))
     for flag in ("--beam 6", "--lenpen 1.0", "--no-repeat-ngram-size 3", "--truncate-source"):
         assert flag in generate
+    train = fairseq_train_args(next(c for c in commands(result.stderr) if c.startswith("fairseq-train")))
+    assert (train.eval_metric, train.best_checkpoint_metric, train.maximize_best_checkpoint_metric) == (
+        "rouge", "rouge", True)
+    assert (train.eval_beam, train.eval_lenpen, train.eval_max_len_b, train.eval_min_len,
+            train.eval_no_repeat_ngram_size, train.eval_max_sentences) == (6, 1.0, 12, 5, 3, 1000)  # as the test
+    validations = valid_logs(work / "train.log")
+    assert len(validations) >= 2 and all("valid_rouge" in log for log in validations), validations
     assert len((work / "test.hyp").read_text(encoding="utf-8").splitlines()) == 8
     rouge = (work / "rouge.txt").read_text(encoding="utf-8")
     scores = dict(re.findall(r"^1 (ROUGE-[12L]) Average_F: ([\d.]+)", rouge, re.M))
-    pairs, _ = read_pairs(work / "test.hyp", data / "test.target", False, False)
-    mean = rouge_python(pairs, ".").average  # an independent implementation of the same ROUGE (plain mean)
+    # scored PTB-tokenized by default; an independent implementation of the same ROUGE (plain mean) agrees
+    pairs, _ = read_pairs(work / "test.hyp", data / "test.target", False, False, tokenize=True)
+    mean = rouge_python(pairs, ".").average
     assert sorted(scores) == ["ROUGE-1", "ROUGE-2", "ROUGE-L"]
     assert all(float(scores[m]) == pytest.approx(mean[m]["F"], abs=2e-3) for m in scores), (scores, mean)
 
@@ -293,6 +318,11 @@ def test_summarization_fine_tunes_decodes_and_scores_rouge_like_files2rouge(tmp_
     generate = next(c for c in commands(cnndm.stderr) if c.startswith("fairseq-generate"))
     for flag in ("--beam 4", "--lenpen 2.0", "--max-len-b 140", "--min-len 55", "--no-repeat-ngram-size 3"):
         assert flag in generate
+    assert "--tokenize" in next(c for c in commands(cnndm.stderr) if c.startswith("files2rouge")).split()
+    raw = recipe("summarization.sh", "--dataset", "cnndm", "--data", data, "--init", hf_init, "--work", work / "c",
+                 "--rouge-tokenize", 0, "--select-by", "loss", env={"DRY_RUN": "1"})
+    assert "--tokenize" not in next(c for c in commands(raw.stderr) if c.startswith("files2rouge")).split()
+    assert "--eval-metric" not in next(c for c in commands(raw.stderr) if c.startswith("fairseq-train"))
     bad = recipe("summarization.sh", "--dataset", "cnn", "--data", data, "--init", hf_init, check=False)
     assert bad.returncode == 2 and "--dataset must be cnndm or xsum" in bad.stderr
 

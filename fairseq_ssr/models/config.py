@@ -17,9 +17,11 @@ class T5Config:
     """Hugging Face ``T5Config`` fields (same names, same meaning) plus fairseq's length limits."""
 
     d_model: int = field(default=512, metadata={"help": "hidden size of every layer and of the embeddings"})
-    d_kv: int = field(default=64, metadata={"help": "size of one attention head (heads * d_kv may differ from d_model)"})
+    d_kv: int = field(default=64, metadata={
+        "help": "size of one attention head (heads * d_kv may differ from d_model)"})
     d_ff: int = field(default=2048, metadata={"help": "inner size of the feed-forward layers"})
-    num_layers: int = field(default=6, metadata={"help": "encoder layers (and decoder layers unless --num-decoder-layers)"})
+    num_layers: int = field(default=6, metadata={
+        "help": "encoder layers (and decoder layers unless --num-decoder-layers)"})
     num_decoder_layers: Optional[int] = field(default=None, metadata={"help": "decoder layers; default: --num-layers"})
     num_heads: int = field(default=8, metadata={"help": "attention heads"})
     relative_attention_num_buckets: int = field(default=32, metadata={"help": "relative position buckets"})
@@ -43,12 +45,13 @@ class T5Config:
         metadata={"help": "multiply the decoder output by d_model**-0.5 before the output layer (T5 v1.0); "
                           "default: as --tie-word-embeddings"},
     )
-    max_source_positions: int = field(default=512, metadata={"help": "longest source fairseq batches (T5 itself has no limit)"})
+    max_source_positions: int = field(default=512, metadata={
+        "help": "longest source fairseq batches (T5 itself has no limit)"})
     max_target_positions: int = field(default=512, metadata={"help": "longest target fairseq batches and generates"})
     hf_checkpoint: Optional[str] = field(
         default=None,
-        metadata={"help": "Hugging Face T5 directory (config.json, model.safetensors or pytorch_model.bin, spiece.model) "
-                          "whose shape this model takes and whose weights initialise it for training"},
+        metadata={"help": "Hugging Face T5 directory (config.json, model.safetensors or pytorch_model.bin, "
+                          "spiece.model) whose shape this model takes and whose weights initialise it for training"},
     )
 
     def __post_init__(self):

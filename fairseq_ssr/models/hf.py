@@ -62,8 +62,10 @@ _DECODER_NAMES = [
 ]
 _FIXED_NAMES = {
     "encoder.embed_tokens.weight": "shared.weight",
-    "encoder.relative_bias.relative_attention_bias.weight": "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
-    "decoder.relative_bias.relative_attention_bias.weight": "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+    "encoder.relative_bias.relative_attention_bias.weight":
+        "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+    "decoder.relative_bias.relative_attention_bias.weight":
+        "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
     "encoder.final_layer_norm.weight": "encoder.final_layer_norm.weight",
     "decoder.final_layer_norm.weight": "decoder.final_layer_norm.weight",
     "decoder.lm_head.weight": "lm_head.weight",
@@ -78,7 +80,8 @@ def _pattern_to_regex(pattern: str) -> "re.Pattern":
 
 
 _RULES = [(_pattern_to_regex(ours), ours, theirs) for ours, theirs in _STACK_NAMES + _ENCODER_NAMES + _DECODER_NAMES]
-_RULES_BACK = [(_pattern_to_regex(theirs), theirs, ours) for ours, theirs in _STACK_NAMES + _ENCODER_NAMES + _DECODER_NAMES]
+_RULES_BACK = [(_pattern_to_regex(theirs), theirs, ours)
+               for ours, theirs in _STACK_NAMES + _ENCODER_NAMES + _DECODER_NAMES]
 
 
 def _rename(name: str, fixed: Dict[str, str], rules) -> str:
@@ -277,11 +280,13 @@ def load_hf_weights(model, hf_dir):
         raise ValueError(f"{hf_dir}: weights lack {len(missing)} tensors the model needs, e.g. {missing[:3]}")
     for name, tensor in state.items():
         if name not in expected:
-            raise ValueError(f"{hf_dir}: weight {name} has no place in a model of this shape (more layers than config.json says?)")
+            raise ValueError(f"{hf_dir}: weight {name} has no place in a model of this shape "
+                             "(more layers than config.json says?)")
         if tensor.shape != expected[name].shape:
+            vocabulary = "embed_tokens" in name or "lm_head" in name
             raise ValueError(
                 f"{hf_dir}: {name} has shape {tuple(tensor.shape)}, the model expects {tuple(expected[name].shape)}"
-                + (" (the vocabulary does not match the checkpoint)" if "embed_tokens" in name or "lm_head" in name else "")
+                + (" (the vocabulary does not match the checkpoint)" if vocabulary else "")
             )
     model.load_state_dict(state, strict=True)
     return model

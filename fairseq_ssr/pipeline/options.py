@@ -20,7 +20,8 @@ def add_config_args(parser: argparse.ArgumentParser, cls: Type, skip: Iterable[s
     for f in dataclasses.fields(cls):
         if f.name in skip or "help" not in f.metadata:
             continue
-        kwargs = {"help": f"{f.metadata['help']} (default: {f.default})", "default": f.default}
+        text = f.metadata["help"].replace("%", "%%")  # argparse formats help strings with %
+        kwargs = {"help": f"{text} (default: {f.default})", "default": f.default}
         if f.type in (bool, "bool"):
             if f.default:
                 raise TypeError(f"{cls.__name__}.{f.name}: a bool flag must default to False")

@@ -10,7 +10,9 @@ What it adds to fairseq's FairseqTask (the rest is inherited):
   resume;
 * bf16 autocast on CUDA with fp32 master weights (``--bf16-autocast``), since fairseq 0.12's ``--bf16`` means TPU;
 * inference from pad, with each rewritten span spliced back into the untouched text, and a default BPE that turns
-  ids into plain text, so fairseq-generate/interactive print text.
+  ids into plain text, so fairseq-generate/interactive print text;
+* validation by the task's metric (``--eval-metric f0.5|rouge``, :mod:`fairseq_ssr.validation_metric`), for
+  ``--best-checkpoint-metric``.
 """
 import logging
 import os
@@ -33,12 +35,13 @@ from ..data.rewrite_format import FORMATS, check_truncation
 from ..data.text_codec import T5TextCodec
 from ..data.tokenizer import T5Tokenizer
 from ..rewrite_generator import SpanRewriteGenerator
+from ..validation_metric import ValidationMetric, ValidationMetricConfig
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class SSRRewritingConfig(CurriculumConfig, AutocastConfig):
+class SSRRewritingConfig(CurriculumConfig, AutocastConfig, ValidationMetricConfig):
     data: Optional[str] = field(
         default=None,
         metadata={"help": "data directory: dict.txt (or dict.SRC.txt), spiece.model and binarized "
@@ -61,6 +64,7 @@ class SSRRewritingConfig(CurriculumConfig, AutocastConfig):
                           "logged) instead of dropping their examples from training"},
     )
     train_subset: str = II("dataset.train_subset")
+    valid_subset: str = II("dataset.valid_subset")
     dataset_impl: Optional[ChoiceEnum(get_available_dataset_impl())] = II("dataset.dataset_impl")
     bf16: bool = II("common.bf16")
     post_process: Optional[str] = II("common_eval.post_process")
@@ -78,6 +82,7 @@ class SSRRewritingTask(FairseqTask):
         self._tokenizer = None
         self.curriculum = CurriculumBatching(cfg)
         self.autocast = Autocast(cfg.bf16_autocast)
+        self.validation_metric = ValidationMetric(cfg)
         self.spm_sha256 = spm_digest(self._data_dir(cfg)) if cfg.data else None
         if self.spm_sha256:  # kept in checkpoints: a model decodes only with the SentencePiece model it learnt
             self.state.merge_state_dict({"spm_sha256": self.spm_sha256})
@@ -139,6 +144,7 @@ class SSRRewritingTask(FairseqTask):
             self.cfg.source_lang, self.cfg.target_lang, truncate_source_to=self._truncate_to(),
             dataset_impl=self.cfg.dataset_impl, shuffle=(split != "test"),
         )
+        self.validation_metric.check_dataset(split, self.datasets[split], self.cfg.valid_subset)
 
     def build_dataset_for_inference(self, src_tokens, src_lengths, constraints=None, **kwargs):
         if constraints is not None:
@@ -199,6 +205,7 @@ class SSRRewritingTask(FairseqTask):
         model = super().build_model(cfg, from_checkpoint)
         if hf_dir:
             load_hf_weights(model, hf_dir)
+        self.validation_metric.build_generator(self, model)
         return model
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
@@ -216,11 +223,15 @@ class SSRRewritingTask(FairseqTask):
     def valid_step(self, sample, model, criterion):
         model.eval()
         with torch.no_grad(), self.autocast(sample):
-            return criterion(model, sample)
+            loss, sample_size, logging_output = criterion(model, sample)
+        if self.validation_metric.enabled:
+            logging_output.update(self.validation_metric.statistics(self, model, sample))
+        return loss, sample_size, logging_output
 
     def reduce_metrics(self, logging_outputs, criterion):
         super().reduce_metrics(logging_outputs, criterion)
         self.curriculum.reduce_metrics(logging_outputs)
+        self.validation_metric.reduce_metrics(logging_outputs)
 
     def get_checkpoint_dict(self):
         return {self.__class__.__name__: self.curriculum.state_dict()}
