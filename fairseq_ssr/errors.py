@@ -4,8 +4,8 @@ fairseq prints a traceback for whatever goes wrong inside ``main``; for a file t
 must be (a garbage ``dict.txt``, a dataset that does not match its manifest, an unreadable checkpoint with nothing
 to fall back on) the last line of that traceback is all that matters. The plugin raises :class:`BadInput` for
 those, and ``fairseq.distributed.utils.call_main``, through which fairseq-train, fairseq-validate and
-fairseq-interactive run, is wrapped at plugin import to print it as one line and exit 2 (fairseq-generate calls its ``main`` directly
-and keeps the traceback). Any other exception keeps its traceback.
+fairseq-interactive run, is wrapped when the plugin is imported to print it as one line and exit 2
+(fairseq-generate calls its ``main`` directly and keeps the traceback). Any other exception keeps its traceback.
 """
 import sys
 
@@ -33,4 +33,6 @@ def exit_on_bad_input(call_main):
     return wrapper
 
 
-distributed_utils.call_main = exit_on_bad_input(distributed_utils.call_main)
+def install_one_line_errors() -> None:
+    """Wrap fairseq's ``call_main`` as it is now (with :mod:`fairseq_ssr.distributed` in place); idempotent."""
+    distributed_utils.call_main = exit_on_bad_input(distributed_utils.call_main)
