@@ -15,5 +15,9 @@ from .environment import check_torchaudio, import_fairseq_quietly  # noqa: E402
 
 import_fairseq_quietly()
 check_torchaudio()
-from . import distributed  # noqa: E402,F401  (torchrun + --cpu: data-parallel over gloo; see the module)
-from . import criterions, models, optim, tasks  # noqa: E402,F401  (registration: fairseq imports no criterions)
+# distributed: torchrun + --cpu, data-parallel over gloo; resume: checkpoints that survive a kill; the rest registers
+# the model, task and criterion (fairseq does not auto-import criterions)
+from . import criterions, distributed, models, optim, resume, tasks  # noqa: E402,F401
+from .errors import install_one_line_errors  # noqa: E402
+
+install_one_line_errors()  # around distributed's call_main: one line and exit 2 for bad input

@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 from typing import Optional, Tuple
 
+from .data.manifest import check_same_spm, sha256_file
 from .data.tokenizer import T5Tokenizer
 from .models.card import model_card
 from .models.config import T5Config
@@ -48,7 +49,8 @@ def load_t5(path, spm: Optional[str] = None) -> Tuple[T5Model, T5Tokenizer]:
 
 def load_hf_dir(hf_dir) -> Tuple[T5Model, T5Tokenizer]:
     hf = read_hf_dir(hf_dir)
-    tokenizer = T5Tokenizer(_require(hf.path / SPM_NAME, "the HF directory's SentencePiece model"), num_rows=hf.vocab_size)
+    spm = _require(hf.path / SPM_NAME, "the HF directory's SentencePiece model")
+    tokenizer = T5Tokenizer(spm, num_rows=hf.vocab_size)
     model = T5Model.from_config(hf.config, tokenizer.dictionary)
     load_hf_weights(model, hf.path)
     return model, tokenizer
@@ -64,7 +66,8 @@ def read_checkpoint(path) -> dict:
     try:
         state = checkpoint_utils.load_checkpoint_to_cpu(str(path))
     except Exception as e:
-        raise ValueError(f"{path}: cannot read the checkpoint ({type(e).__name__}: {e}); is the file complete?") from None
+        raise ValueError(f"{path}: cannot read the checkpoint ({type(e).__name__}: {e}); "
+                         "is the file complete?") from None
     if not isinstance(state, dict) or "model" not in state or state.get("cfg") is None:
         raise ValueError(f"{path}: not a fairseq checkpoint (no 'model' weights or 'cfg')")
     arch = getattr(state["cfg"]["model"], "arch", None)
@@ -76,10 +79,18 @@ def read_checkpoint(path) -> dict:
 def load_fairseq_checkpoint(path, spm: Optional[str] = None) -> Tuple[T5Model, T5Tokenizer]:
     state = read_checkpoint(path)
     rows = state["model"]["encoder.embed_tokens.weight"].shape[0]
-    tokenizer = T5Tokenizer(spm or find_spm(path, state), num_rows=rows)
+    tokenizer = T5Tokenizer(checked_spm(path, state, spm), num_rows=rows)
     model = T5Model.from_config(config_from_args(state["cfg"]["model"]), tokenizer.dictionary)
     model.load_state_dict(state["model"], strict=True)
     return model, tokenizer
+
+
+def checked_spm(checkpoint, state, spm: Optional[str] = None) -> str:
+    """``spm`` (else the one :func:`find_spm` finds), refused unless it is the model the checkpoint recorded."""
+    spm = spm or find_spm(checkpoint, state)
+    recorded = (state.get("task_state") or {}).get("spm_sha256")
+    check_same_spm(recorded, f"the checkpoint {checkpoint}", sha256_file(spm), spm)
+    return spm
 
 
 def find_spm(checkpoint, state) -> str:
@@ -91,7 +102,8 @@ def find_spm(checkpoint, state) -> str:
     for c in candidates:
         if c.is_file():
             return str(c)
-    raise FileNotFoundError(f"{checkpoint}: no {SPM_NAME} found (looked in {', '.join(map(str, candidates))}); pass it explicitly")
+    looked = ", ".join(map(str, candidates))
+    raise FileNotFoundError(f"{checkpoint}: no {SPM_NAME} found (looked in {looked}); pass it explicitly")
 
 
 def _require(path: Path, what: str) -> str:
@@ -101,7 +113,8 @@ def _require(path: Path, what: str) -> str:
 
 
 def training_config(data_dir, model_args: T5Config):
-    """The full fairseq config a checkpoint carries, as ``fairseq-train DATA --task ssr_rewriting --arch t5`` makes it."""
+    """The full fairseq config a checkpoint carries, as ``fairseq-train DATA --task ssr_rewriting --arch t5``
+    makes it."""
     from fairseq import options
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 
@@ -132,7 +145,8 @@ def save_model_dir(model: T5Model, tokenizer: T5Tokenizer, out_dir) -> Path:
     history = [{"criterion_name": None, "optimizer_name": None, "lr_scheduler_state": {"best": None}, "num_updates": 0}]
     state = {"cfg": cfg, "args": None, "model": model.state_dict(), "optimizer_history": history, "extra_state": {},
              # the ssr_rewriting task pads a data directory's dictionary to these rows before rebuilding the model
-             "task_state": {"dictionary_rows": len(tokenizer.dictionary)}}
+             "task_state": {"dictionary_rows": len(tokenizer.dictionary),
+                            "spm_sha256": sha256_file(tokenizer.spm_path)}}
     checkpoint_utils.torch_persistent_save(state, str(out / CHECKPOINT_NAME))
     tokenizer.dictionary.save(str(out / DICT_NAME))
     (out / SPM_NAME).write_bytes(Path(tokenizer.spm_path).read_bytes())
@@ -148,7 +162,7 @@ def convert_to_hf(checkpoint, out_dir, spm: Optional[str] = None) -> Path:
     """An HF directory (weights, config, generation config, tokenizer, model card) from a fairseq checkpoint."""
     state = read_checkpoint(checkpoint)
     rows = state["model"]["encoder.embed_tokens.weight"].shape[0]
-    spm = spm or find_spm(checkpoint, state)
+    spm = checked_spm(checkpoint, state, spm)
     T5Tokenizer(spm, num_rows=rows)  # fails early if the SentencePiece model does not belong to these weights
     cfg = config_from_args(state["cfg"]["model"])  # fields a checkpoint predates get their defaults
     card = model_card(state, checkpoint, cfg, name=Path(out_dir).name)

@@ -16,6 +16,7 @@ from fairseq_ssr.pipeline.generation import GenerationConfig, generate_shard
 from fairseq_ssr.pipeline.masking import MaskConfig, mask_file
 from fairseq_ssr.pipeline.noise import NoiseConfig
 from fairseq_ssr.pipeline.options import add_config_args, config_from_args
+from fairseq_ssr.pipeline.records import make_out_dir
 from fairseq_ssr.pipeline.sampler import SamplerConfig
 from fairseq_ssr.pipeline.text import TextConfig, write_examples
 
@@ -51,7 +52,7 @@ def main(argv=None):
     w = args.work_dir
     examples, masked, generated = (os.path.join(w, n) for n in ("examples.jsonl", "masked.jsonl", "generated"))
     try:
-        os.makedirs(w, exist_ok=True)
+        make_out_dir(w)
         s = write_examples(args.text, args.spm, examples, config_from_args(args, TextConfig), show_progress=progress)
         _say(f"{s['examples_out']} examples of {s['mean_tokens']} subwords on average -> {examples}")
         s = mask_file(examples, masked, config_from_args(args, MaskConfig), show_progress=progress)

@@ -327,3 +327,15 @@ def test_a_generator_retrained_in_place_is_not_resumed(work, tmp_path):
     save_file(weights, model / "model.safetensors")
     again = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert again.returncode == 2 and "model" in again.stderr, again.stderr
+
+
+def test_a_finished_shard_that_lost_lines_is_not_reported_as_done(work, generated, sampler, tmp_path):
+    out, _ = generated
+    for name in (SHARD, f"{SHARD}.progress.json", f"{SHARD}.stats.json"):
+        shutil.copy(out.parent / name, tmp_path)
+    lines = (tmp_path / SHARD).read_bytes().splitlines(keepends=True)
+    (tmp_path / SHARD).write_bytes(b"".join(lines[:-5]))
+    with pytest.raises(ValueError, match=rf"^{tmp_path}/{SHARD}: \d+ bytes, but its finished run wrote \d+ "
+                                         r"\(.*progress.json\): the file changed after generation; delete it"):
+        generate_shard(str(work / "masked.jsonl"), str(tmp_path), sampler, GenerationConfig(window=16),
+                       show_progress=False)

@@ -328,8 +328,9 @@ def test_span_generation_under_torchrun_gives_the_training_files_of_one_process(
     for n in (1, 2):
         run(sys.executable, "preprocess/binarize.py", "--input", tmp_path / f"gen{n}", "--out", tmp_path / f"data{n}",
             "--spm", spm_path, "--groups", GROUPS, "--valid-every", 10, "--no-progress-bar")
-    files = sorted(p.name for p in (tmp_path / "data1").iterdir() if p.name != "stats.json")
-    assert files == sorted(p.name for p in (tmp_path / "data2").iterdir() if p.name != "stats.json")
+    meta = ("stats.json", "manifest.json")  # they name the inputs
+    files = sorted(p.name for p in (tmp_path / "data1").iterdir() if p.name not in meta)
+    assert files == sorted(p.name for p in (tmp_path / "data2").iterdir() if p.name not in meta)
     assert "train.g1.src-tgt.src.bin" in files and any(f.startswith("valid.") and f.endswith(".tgt.idx") for f in files)
     for name in files:
         assert (tmp_path / "data1" / name).read_bytes() == (tmp_path / "data2" / name).read_bytes(), name

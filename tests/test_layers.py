@@ -11,7 +11,8 @@ from conftest import REPO
 
 # lowest first; a module may import its own layer (without cycles) and the layers below it
 LAYERS = [
-    ["fairseq_ssr.environment", "fairseq_ssr.distributed", "fairseq_ssr.curriculum", "fairseq_ssr.data"],
+    ["fairseq_ssr.environment", "fairseq_ssr.errors", "fairseq_ssr.distributed", "fairseq_ssr.resume",
+     "fairseq_ssr.curriculum", "fairseq_ssr.data"],
     ["fairseq_ssr.models"],
     ["fairseq_ssr.checkpoints", "fairseq_ssr.curriculum_batching", "fairseq_ssr.autocast", "fairseq_ssr.optim",
      "fairseq_ssr.rewrite_generator", "fairseq_ssr.training_levers", "fairseq_ssr.validation_metric"],

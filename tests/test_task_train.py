@@ -6,12 +6,14 @@ group of the pipeline's own validation split, and that a run restarted from a ch
 phase continues with the same batches (same per-update losses) to the same final parameters, for every order and mix.
 """
 import json
+import os
 import shutil
 
 import pytest
 import torch
 from test_task_data import REPO, fairseq_cli, text_chunks
 
+import fairseq_ssr  # noqa: F401  (patches fairseq's checkpoint copies)
 from fairseq_ssr.pipeline.binarize import BinarizeConfig, binarize
 from fairseq_ssr.pipeline.masking import MaskConfig, mask_spans
 from fairseq_ssr.pipeline.records import write_records
@@ -117,3 +119,40 @@ def test_every_order_trains_as_planned_and_resumes_with_the_same_batches(order, 
                     "--disable-validation", *flags)
     assert [(r["cgroup"], r["loss"]) for r in rest] == [(r["cgroup"], r["loss"]) for r in logs[6:]]
     assert_same_parameters(straight, resumed)
+
+
+def test_a_truncated_checkpoint_last_resumes_from_the_newest_intact_checkpoint(straight_run, pipeline_data, tmp_path):
+    straight_dir, straight_logs, _ = straight_run
+    shutil.copy(straight_dir / "checkpoint_1_12.pt", tmp_path)
+    whole = (straight_dir / "checkpoint_last.pt").read_bytes()
+    (tmp_path / "checkpoint_last.pt").write_bytes(whole[: len(whole) // 2])  # a kill while fairseq copied it
+    logs, out = train(pipeline_data, tmp_path, "--max-update", 24, "--save-interval-updates", 12)
+    assert f"{tmp_path}/checkpoint_last.pt cannot be read" in out
+    assert f"resuming from {tmp_path}/checkpoint_1_12.pt, the newest intact checkpoint" in out
+    assert [(r["cgroup"], r["loss"]) for r in logs] == [(r["cgroup"], r["loss"]) for r in straight_logs[12:]]
+    assert_same_parameters(straight_dir, tmp_path)
+
+
+def test_a_truncated_checkpoint_last_alone_stops_in_one_line(pipeline_data, tmp_path):
+    (tmp_path / "checkpoint_last.pt").write_bytes(b"PK\x03\x04" + b"\0" * 1000)
+    result = fairseq_cli("fairseq-train", pipeline_data, "--user-dir", REPO / "fairseq_ssr", "--cpu", "--task",
+                         "ssr_rewriting", "--arch", "t5_tiny", "--criterion", "ssr_cross_entropy", "--optimizer",
+                         "adam", "--lr", "1e-3", "--batch-size", 8, "--max-update", 2, "--save-dir", tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"fairseq-ssr: error: {tmp_path}/checkpoint_last.pt: cannot be read ("), result.stderr[-2000:]
+    assert "no intact checkpoint lies beside it" in result.stderr
+
+
+def test_checkpoint_copies_replace_the_file_instead_of_writing_into_it(tmp_path):
+    from fairseq import checkpoint_utils
+
+    (tmp_path / "new.pt").write_bytes(b"new" * 1000)
+    (tmp_path / "checkpoint_last.pt").write_bytes(b"old")
+    os.link(tmp_path / "checkpoint_last.pt", tmp_path / "reader.pt")  # what a reader holding the old file sees
+    assert checkpoint_utils.PathManager.copy(str(tmp_path / "new.pt"), str(tmp_path / "checkpoint_last.pt"),
+                                             overwrite=True)
+    assert (tmp_path / "checkpoint_last.pt").read_bytes() == b"new" * 1000
+    assert (tmp_path / "reader.pt").read_bytes() == b"old"  # written beside and renamed, not truncated in place
+    assert not (tmp_path / "checkpoint_last.pt.tmp").exists()

@@ -21,6 +21,8 @@ from typing import List, Optional, Tuple
 
 from fairseq.data import Dictionary
 
+from ..errors import BadInput
+
 NUM_SENTINELS = 100
 MAX_SPANS = NUM_SENTINELS // 2
 ROW_PADDING = 128
@@ -70,14 +72,21 @@ class T5Dictionary(Dictionary):
         if isinstance(f, str):
             with open(f, encoding="utf-8") as fd:
                 return cls.load(fd)
+        name = getattr(f, "name", "dictionary")
         symbols = []
-        for lineno, line in enumerate(f, 1):
-            parts = line.rstrip("\n").rsplit(" ", 1)
-            if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
-                where = f"{getattr(f, 'name', 'dictionary')}:{lineno}"
-                raise ValueError(f"{where}: expected '<symbol> <count>', got {line!r}")
-            symbols.append(parts[0])
-        return cls(symbols)
+        lineno = 0
+        try:
+            for lineno, line in enumerate(f, 1):
+                parts = line.rstrip("\n").rsplit(" ", 1)
+                if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+                    raise BadInput(f"{name}:{lineno}: expected '<symbol> <count>', got {line[:80]!r}")
+                symbols.append(parts[0])
+        except UnicodeDecodeError:
+            raise BadInput(f"{name}:{lineno + 1}: not UTF-8 text: not a dict.txt") from None
+        try:
+            return cls(symbols)
+        except ValueError as e:
+            raise BadInput(f"{name}: not a T5 dictionary: {e}") from None
 
     @classmethod
     def from_data_dir(cls, data_dir: str, source_lang: str = "src") -> "T5Dictionary":

@@ -5,8 +5,11 @@ fairseq's ``LanguagePairDataset`` feeds the decoder ``[eos] + target[:-1]``; T5'
 are laid out group after group (``train.g0``, ``train.g1``, ...); every sample says which group each example
 came from, so the curriculum can batch within one group and the criterion can report per-group validation metrics.
 """
+import glob
 import logging
 import os
+import re
+import struct
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
@@ -16,6 +19,7 @@ from fairseq.data import FairseqDataset, data_utils, indexed_dataset
 from fairseq.data.data_utils_fast import batch_by_size_vec
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
+from ..errors import BadInput
 from . import rewrite_format
 from .dictionary import T5Dictionary
 from .rewrite_format import FORMATS
@@ -232,12 +236,35 @@ def split_prefixes(data_path: str, split: str, src: str, tgt: str, impl: Optiona
     grouped = []
     while exists(os.path.join(data_path, f"{split}.g{len(grouped)}.{src}-{tgt}.")):
         grouped.append(os.path.join(data_path, f"{split}.g{len(grouped)}.{src}-{tgt}."))
+    later = sorted(glob.glob(os.path.join(glob.escape(data_path), f"{split}.g*.{src}-{tgt}.*")))
+    later = [p for p in later if int(re.search(r"\.g(\d+)\.", os.path.basename(p)).group(1)) > len(grouped)]
+    if later:  # training on the groups before a gap would silently drop the rest
+        gap = os.path.join(data_path, f"{split}.g{len(grouped)}.{src}-{tgt}.{src}")
+        raise BadInput(f"{gap}.bin/.idx: group {len(grouped)} of {split} is incomplete or missing, but "
+                       f"{os.path.basename(later[0])} exists: the dataset is incomplete; rerun binarize")
     plain = os.path.join(data_path, f"{split}.{src}-{tgt}.")
     if grouped and exists(plain):
         raise ValueError(f"{data_path}: both grouped ({split}.g0.*) and ungrouped ({split}.{src}-{tgt}.*) data exist")
     if not grouped and not exists(plain):
         raise FileNotFoundError(f"no {split} data in {data_path}: expected {plain}{src}.bin or {split}.g0.*")
     return grouped or [plain]
+
+
+def _load(path: str, dictionary: T5Dictionary, impl: Optional[str]):
+    """fairseq's indexed dataset at ``path``, refused when its ``.bin`` does not hold what its ``.idx`` points to
+    (a truncated file, or a ``.bin`` of another run beside this ``.idx``)."""
+    try:
+        ds = data_utils.load_indexed_dataset(path, dictionary, impl)
+    except (ValueError, AssertionError, struct.error) as e:
+        raise BadInput(f"{path}.idx: not a readable fairseq index ({e or type(e).__name__}); rerun binarize") from None
+    index = getattr(ds, "_index", None)
+    if index is not None and len(index):
+        need = int(index._pointers[-1]) + int(index._sizes[-1]) * index.dtype().itemsize
+        have = os.path.getsize(f"{path}.bin")
+        if have != need:
+            raise BadInput(f"{path}.bin: {have} bytes, but {path}.idx describes {need}: truncated, or not the "
+                           "data of this index; rerun binarize")
+    return ds
 
 
 def load_rewrite_dataset(
@@ -257,10 +284,10 @@ def load_rewrite_dataset(
         for side in (src, tgt):
             if os.path.exists(f"{prefix}{side}.bin") and os.path.getsize(f"{prefix}{side}.bin") == 0:
                 raise ValueError(f"{prefix}{side}.bin is empty: a split or group without examples cannot be read")
-        sources.append(data_utils.load_indexed_dataset(prefix + src, dictionary, dataset_impl))
-        tgt_ds = data_utils.load_indexed_dataset(prefix + tgt, dictionary, dataset_impl)
+        sources.append(_load(prefix + src, dictionary, dataset_impl))
+        tgt_ds = _load(prefix + tgt, dictionary, dataset_impl)
         if tgt_ds is None:
-            raise FileNotFoundError(f"{prefix}{tgt}.bin is missing next to {prefix}{src}.bin")
+            raise BadInput(f"{prefix}{tgt}.bin/.idx missing next to {prefix}{src}.bin")
         targets.append(tgt_ds)
         names.append(prefix + src)
     ds = RewritePairDataset(sources, targets, dictionary, fmt, truncate_source_to, names, shuffle)

@@ -16,8 +16,9 @@ Records are read from all inputs (e.g. every generation shard) merged in example
 depend on how generation was sharded. Grouping takes two passes: the scores of all training examples first (one
 float each), then the examples streamed to their group. Validation examples are held out by id: every
 ``valid_every``-th id, up to ``valid_max`` (no validation files when that leaves none: the task refuses empty
-datasets). Outputs are written under temporary names and renamed at the end; ``stats.json`` comes last, and a
-rerun with the same inputs and settings finds it and does nothing.
+datasets). Outputs are written under temporary names while an older dataset in the directory stays readable, then
+published as :mod:`fairseq_ssr.data.manifest` describes (``manifest.json`` last); a rerun with the same inputs
+and settings finds the manifest and does nothing.
 """
 import glob
 import os
@@ -37,16 +38,31 @@ from fairseq.data.indexed_dataset import (
 from tqdm import tqdm
 
 from ..data.dictionary import MAX_SPANS
+from ..data.manifest import MANIFEST, PUBLISHING, read_manifest, write_manifest
 from ..data.tokenizer import T5Tokenizer
 from .assembly import ssr_source, ssr_target
 from .difficulty import SCORES, GroupProfile, example_scores, quantile_groups
 from .infilling import infilling_input, infilling_target
 from .masking import SpanTally
 from .noise import NoiseConfig, WordNoise
-from .records import fingerprint, merge_by_id, read_json, sha256_file, stats_path, write_json
+from .records import (
+    check_complete,
+    check_spm,
+    differing_keys,
+    fingerprint,
+    make_out_dir,
+    merge_by_id,
+    read_json,
+    sha256_file,
+    stats_path,
+    write_json,
+    writing,
+)
 from .skips import Skips
 
 OBJECTIVES = ("ssr", "t5cont", "distilt5", "denoise")
+NEEDS = {"ssr": ("tokens", "spans", "fills", "nll"), "t5cont": ("tokens", "spans"),  # fields of every record read
+         "distilt5": ("tokens", "spans", "fills"), "denoise": ("tokens",)}
 _SHARD_RE = re.compile(r"shard(\d+)-of-(\d+)\.jsonl$")
 
 
@@ -93,7 +109,24 @@ def resolve_inputs(paths: Sequence[str]) -> List[str]:
         if missing or unfinished:
             raise ValueError(f"{p}: generation is incomplete: missing shards {missing}, unfinished {unfinished}")
         out.extend(shards)
+    _check_inputs(out)
     return out
+
+
+def _check_inputs(paths: List[str]) -> None:
+    """Every input holds what its stage's stats count, and generation shards come from one run: same sampler,
+    settings, shard count and input file."""
+    first = None
+    for p in paths:
+        stats = check_complete(p)
+        if stats is None or "shard" not in stats:
+            continue
+        if first is None:
+            first = p, stats.get("settings")
+        elif stats.get("settings") != first[1]:
+            changed = differing_keys(first[1] or {}, stats.get("settings") or {})
+            raise ValueError(f"{p}: made with other settings than {first[0]} (differs in: {', '.join(changed)}): "
+                             "shards of different generation runs cannot be merged")
 
 
 class _Builder(MMapIndexedDatasetBuilder):
@@ -107,17 +140,22 @@ class _Builder(MMapIndexedDatasetBuilder):
 
     def add(self, ids: List[int]) -> None:
         a = np.asarray(ids, dtype=self._dtype)
-        self._data_file.write(a.tobytes(order="C"))
+        with writing(data_file_path(self.final)):
+            self._data_file.write(a.tobytes(order="C"))
         self._sizes.append(len(a))
 
+    def __len__(self) -> int:
+        return len(self._sizes)
+
     def close(self) -> None:
-        self.finalize(index_file_path(self.tmp))
+        with writing(index_file_path(self.final)):
+            self.finalize(index_file_path(self.tmp))
 
     def publish(self) -> None:
         """Move into place; an empty dataset is not written at all (the task refuses empty files), and an old one of
         the same name goes."""
         for path in (data_file_path, index_file_path):
-            if len(self._sizes):
+            if len(self):
                 os.replace(path(self.tmp), path(self.final))
             else:
                 for p in (path(self.tmp), path(self.final)):
@@ -139,13 +177,9 @@ class _Pairs:
             return f"generation_{rec['skip']}"
         if obj == "denoise":
             return self.noise(rec["tokens"], rec["id"]) + [d.eos()], list(rec["tokens"]) + [d.eos()]
-        if "spans" not in rec:
-            return "no_spans_in_record"
         if obj == "t5cont":
             truths = [rec["tokens"][a:b] for a, b in rec["spans"]]
             return infilling_input(rec["tokens"], rec["spans"], d), infilling_target(truths, d)
-        if "fills" not in rec:
-            return "not_generated"
         if obj == "distilt5":
             return infilling_input(rec["tokens"], rec["spans"], d), infilling_target(rec["fills"], d)
         return ssr_source(rec["tokens"], rec["spans"], rec["fills"], d), ssr_target(rec["tokens"], rec["spans"], d)
@@ -202,24 +236,40 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
     """Write the dataset of ``cfg.objective`` from record files (or generation directories); returns stats."""
     paths = resolve_inputs(inputs)
     tok = T5Tokenizer(spm_path, num_rows)
-    d = tok.dictionary
     config = {"objective": cfg.objective, "binarize": asdict(cfg), "num_rows": num_rows,
               "spm_sha256": sha256_file(spm_path), "inputs": [{"path": p, **fingerprint(p)} for p in paths]}
-    os.makedirs(out_dir, exist_ok=True)
-    stats_file = os.path.join(out_dir, "stats.json")
-    done = read_json(stats_file)
-    if done is not None and done.get("config") == config:
-        return done
-    if done is not None:  # the directory is about to change: it is complete again only when stats.json is back
-        os.unlink(stats_file)
+    for p in paths:
+        check_spm(config["spm_sha256"], p, f"--spm {spm_path}")
+    created = not os.path.isdir(out_dir)
+    make_out_dir(out_dir)
+    done = read_manifest(out_dir)
+    if done is not None and done.get("config") == config and not os.path.exists(os.path.join(out_dir, PUBLISHING)):
+        return read_json(os.path.join(out_dir, "stats.json"))
+    try:
+        return _write(paths, out_dir, tok, cfg, config, show_progress)
+    except BaseException:  # bad input found while streaming, a full disk: no temporary files stay behind
+        for name in os.listdir(out_dir):
+            if name.startswith(".tmp."):
+                os.unlink(os.path.join(out_dir, name))
+        if created and not os.listdir(out_dir):
+            os.rmdir(out_dir)
+        raise
+
+
+def _write(paths: List[str], out_dir: str, tok: T5Tokenizer, cfg: BinarizeConfig, config: dict,
+           show_progress: bool) -> dict:
+    d = tok.dictionary
     grouped = cfg.objective == "ssr"
     k = cfg.groups if grouped else 1
     pairs = _Pairs(cfg, tok)
 
+    def records():
+        return _splits(merge_by_id(paths, NEEDS[cfg.objective], f"binarize --objective {cfg.objective}"), cfg)
+
     groups, group_summary, valid_groups, boundaries = None, None, None, None
     if grouped:  # pass 1: the score of every example; groups are quantiles of the training scores
         scores, valid_scores = array("d"), array("d")
-        for split, rec in tqdm(_splits(merge_by_id(paths), cfg), unit="ex", mininterval=2,
+        for split, rec in tqdm(records(), unit="ex", mininterval=2,
                                desc="binarize: scores", disable=not show_progress):
             if "skip" not in rec:
                 (scores if split == "train" else valid_scores).append(example_scores(rec["nll"])[cfg.score])
@@ -240,7 +290,7 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
                      for g, name in enumerate(valid_names) for side in ("src", "tgt")})
     profile = GroupProfile(k) if grouped else None
     drops, tally, records_in, train_index, valid_index = Skips(), _Tally(), 0, 0, 0
-    for split, rec in tqdm(_splits(merge_by_id(paths), cfg), unit="ex", mininterval=2,
+    for split, rec in tqdm(records(), unit="ex", mininterval=2,
                            desc=f"binarize: {cfg.objective}", disable=not show_progress):
         records_in += 1
         pair = pairs(rec)
@@ -250,7 +300,7 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
         src, tgt = pair
         if max(max(src), max(tgt)) >= len(d):
             raise ValueError(f"example {rec['id']} holds ids beyond the dictionary's {len(d)} symbols "
-                             f"({spm_path}, {num_rows} rows): was it generated with another vocabulary?")
+                             f"({tok.spm_path}, {config['num_rows']} rows): was it generated with another vocabulary?")
         if split == "valid":
             g = ("valid", int(valid_groups[valid_index]) if valid_grouped else 0)
             valid_index += 1
@@ -268,15 +318,12 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
         raise ValueError(f"no training examples for {cfg.objective} in {', '.join(paths)} "
                          f"({records_in} records; dropped: {drops.describe()})")
 
-    _remove_stale(out_dir, names + valid_names)
-    for b in builders.values():
-        b.publish()
     dict_tmp = os.path.join(out_dir, ".tmp.dict.txt")
-    d.save(dict_tmp)
-    os.replace(dict_tmp, os.path.join(out_dir, "dict.txt"))
+    with writing(os.path.join(out_dir, "dict.txt")):
+        d.save(dict_tmp)
     spm_tmp = os.path.join(out_dir, ".tmp.spiece.model")
-    shutil.copyfile(spm_path, spm_tmp)
-    os.replace(spm_tmp, os.path.join(out_dir, "spiece.model"))
+    with writing(os.path.join(out_dir, "spiece.model")):
+        shutil.copyfile(tok.spm_path, spm_tmp)
 
     stats = {
         "config": config, "objective": cfg.objective, "examples_in": records_in, "dropped": drops.to_dict(),
@@ -289,8 +336,31 @@ def binarize(inputs: Sequence[str], out_dir: str, spm_path: str, cfg: BinarizeCo
                            "boundaries": boundaries, "score_length_correlation": profile.correlation(),
                            "valid_per_group": np.bincount(valid_groups, minlength=k).tolist(),
                            "valid_grouped": bool(valid_grouped)}
-    write_json(stats_file, stats)
+    upstream = {p: s.get("config", s.get("settings")) for p, s in stats["upstream"].items()}
+    _publish(out_dir, builders.values(), names + valid_names, stats, dict_tmp, spm_tmp,
+             config=config, spm_sha256=config["spm_sha256"], upstream=upstream,
+             examples={**{name: len(builders[(g, "src")]) for g, name in enumerate(names)},
+                       **{name: len(builders[(("valid", g), "src")]) for g, name in enumerate(valid_names)}})
     return stats
+
+
+def _publish(out_dir: str, builders, names: List[str], stats: dict, dict_tmp: str, spm_tmp: str, **manifest) -> None:
+    """Replace the directory's dataset by the new one so that a reader sees either whole, or refuses (between
+    ``.publishing`` appearing and going)."""
+    write_json(os.path.join(out_dir, PUBLISHING), {"pid": os.getpid()})
+    if os.path.exists(os.path.join(out_dir, MANIFEST)):
+        os.unlink(os.path.join(out_dir, MANIFEST))
+    _remove_stale(out_dir, names)
+    for b in builders:
+        b.publish()
+    os.replace(dict_tmp, os.path.join(out_dir, "dict.txt"))
+    os.replace(spm_tmp, os.path.join(out_dir, "spiece.model"))
+    write_json(os.path.join(out_dir, "stats.json"), stats)
+    files = [os.path.basename(path(b.final)) for b in builders if len(b) for path in (data_file_path, index_file_path)]
+    with writing(os.path.join(out_dir, MANIFEST)):
+        write_manifest(out_dir, files + ["dict.txt", "spiece.model", "stats.json"],
+                       examples={n: c for n, c in manifest.pop("examples").items() if c}, **manifest)
+    os.unlink(os.path.join(out_dir, PUBLISHING))
 
 
 def _upstream(paths: List[str]) -> List[str]:

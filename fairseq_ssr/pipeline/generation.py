@@ -31,7 +31,21 @@ from tqdm import tqdm
 
 from ..data.dictionary import T5Dictionary
 from .infilling import REASONS, infilling_input, parse_fills
-from .records import differing_keys, dumps, fingerprint, parse, peek_id, read_json, stats_path, write_json
+from .records import (
+    check_first_record,
+    check_record,
+    check_spm,
+    differing_keys,
+    dumps,
+    fingerprint,
+    make_out_dir,
+    parse,
+    peek_id,
+    read_json,
+    stats_path,
+    write_json,
+    writing,
+)
 from .skips import Skips
 
 ATTEMPTS = 2  # the first try and one retry
@@ -128,7 +142,9 @@ def _windows(path: str, offset: int, window: int, shard: Shard) -> Iterator[Tupl
                 batch = []
             current, last_id = w, rid
             if rid % shard.count == shard.index:
-                batch.append(parse(line, where))
+                rec = parse(line, where)
+                check_record(rec, where, ("tokens", "spans"), "generate_spans")
+                batch.append(rec)
             pos += len(line)
         if current is not None:
             yield current, pos, batch
@@ -214,7 +230,10 @@ def generate_shard(input_path: str, out_dir: str, sampler: Sampler, cfg: Generat
     """
     settings = {"sampler": sampler.settings(), "generation": asdict(cfg), "num_shards": shard.count,
                 "input": fingerprint(input_path)}
-    os.makedirs(out_dir, exist_ok=True)
+    if getattr(sampler, "spm_sha256", None):
+        check_spm(sampler.spm_sha256, input_path, "the generator's SentencePiece model")
+    check_first_record(input_path, ("tokens", "spans"), "generate_spans")
+    make_out_dir(out_dir)
     out_path = os.path.join(out_dir, shard.file_name)
     with open(f"{out_path}.lock", "w") as lock:
         try:  # two runs appending to one shard would interleave windows; the kernel drops the lock on any exit
@@ -234,6 +253,11 @@ def _generate_locked(input_path: str, out_path: str, sampler: Sampler, cfg: Gene
             f"{progress_path} belongs to a run with other settings (differs in: {', '.join(changed)}); "
             f"rerun that command to resume it, or delete {out_path} and {progress_path} to start over")
     if state is not None and state["done"] and os.path.exists(stats_path(out_path)):
+        size = os.path.getsize(out_path) if os.path.exists(out_path) else None
+        if size != state["output_bytes"]:
+            raise ValueError(f"{out_path}: {'missing' if size is None else f'{size} bytes'}, but its finished run "
+                             f"wrote {state['output_bytes']} ({progress_path}): the file changed after generation; "
+                             f"delete it, {progress_path} and {stats_path(out_path)} to generate it again")
         return state["stats"]
     if state is None:
         state = {"settings": settings, "next_window": 0, "input_offset": 0, "output_bytes": 0, "done": False,
@@ -245,9 +269,10 @@ def _generate_locked(input_path: str, out_path: str, sampler: Sampler, cfg: Gene
     if total is not None:
         total = -(-total // shard.count)
     mode = "r+b" if os.path.exists(out_path) else "w+b"
-    with open(out_path, mode) as out, tqdm(total=total, initial=stats.examples_in, unit="ex", mininterval=2,
-                                           desc=f"generate {shard.file_name}",
-                                           disable=not show_progress) as bar:
+    # a window is committed only once the progress file says so: a failed write (full disk) is resumed from there
+    bar = tqdm(total=total, initial=stats.examples_in, unit="ex", mininterval=2, desc=f"generate {shard.file_name}",
+               disable=not show_progress)
+    with writing(out_path), open(out_path, mode) as out, bar:
         out.seek(0, os.SEEK_END)
         if out.tell() < state["output_bytes"]:
             raise ValueError(f"{out_path} is shorter ({out.tell()} bytes) than its progress file says "

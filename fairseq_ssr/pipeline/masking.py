@@ -163,10 +163,13 @@ def mask_file(in_path: str, out_path: str, cfg: MaskConfig, show_progress: bool 
         return done
     stats = MaskStats(cfg)
     with AtomicFile(out_path) as f:
-        for rec in tqdm(read_records(in_path), unit="ex", mininterval=2, desc="mask", disable=not show_progress):
+        for rec in tqdm(read_records(in_path, ("tokens",), "mask_spans"), unit="ex", mininterval=2, desc="mask",
+                        disable=not show_progress):
             out = mask_record(rec, cfg, stats)
             if out is not None:
                 f.write(dumps(out))
+        if not stats.examples_in:  # raised inside: the empty output file is not written
+            raise ValueError(f"{in_path}: no examples: an empty corpus gives no dataset")
     result = {"config": config, "input": str(in_path), **stats.to_dict()}
     write_json(stats_path(out_path), result)
     return result

@@ -29,6 +29,7 @@ from typing import List, Optional, Sequence
 import torch
 
 from .draws import InfillingConstraint, Sample, nucleus, nucleus_choice, uniform_variates  # noqa: F401 (re-exported)
+from .records import sha256_file
 from .slots import SlotEngine
 
 
@@ -79,6 +80,7 @@ class SpanSampler:
 
     def __init__(self, model, dictionary, cfg: SamplerConfig = SamplerConfig(), device: Optional[str] = None):
         self.cfg = cfg
+        self.spm_sha256: Optional[str] = None  # the tokenizer's, when known (from_pretrained)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         use_bf16 = {"auto": self.device.type == "cuda", "bf16": True, "fp32": False}[cfg.precision]
         self.model_digest = state_digest(model)
@@ -99,7 +101,9 @@ class SpanSampler:
         from fairseq_ssr.checkpoints import load_t5
 
         model, tokenizer = load_t5(path, spm)
-        return cls(model, tokenizer.dictionary, cfg, device)
+        sampler = cls(model, tokenizer.dictionary, cfg, device)
+        sampler.spm_sha256 = sha256_file(tokenizer.spm_path)  # generation checks it against the records'
+        return sampler
 
     def settings(self) -> dict:
         """Everything about this sampler that shapes its samples: a resumed generation must match it exactly."""

@@ -30,6 +30,7 @@ from omegaconf import II
 from ..autocast import Autocast, AutocastConfig
 from ..curriculum_batching import CurriculumBatching, CurriculumConfig
 from ..data.dictionary import T5Dictionary
+from ..data.manifest import SPM_NAME, check_data_dir, check_same_spm, spm_digest
 from ..data.rewrite_dataset import RewriteDataConfig, RewritePairDataset, load_rewrite_dataset
 from ..data.rewrite_format import check_truncation
 from ..data.text_codec import T5TextCodec
@@ -64,12 +65,16 @@ class SSRRewritingTask(FairseqTask):
         self.curriculum = CurriculumBatching(cfg)
         self.autocast = Autocast(cfg.bf16_autocast)
         self.validation_metric = ValidationMetric(cfg)
+        self.spm_sha256 = spm_digest(self._data_dir(cfg)) if cfg.data else None
+        if self.spm_sha256:  # kept in checkpoints: a model decodes only with the SentencePiece model it learnt
+            self.state.merge_state_dict({"spm_sha256": self.spm_sha256})
 
     @classmethod
     def setup_task(cls, cfg: SSRRewritingConfig, **kwargs):
         if cfg.bf16:
             raise ValueError("--bf16 switches fairseq 0.12 to TPU mode; train T5 in bf16 on CUDA with --bf16-autocast")
         check_truncation(cfg.rewrite_format, cfg.truncate_source)
+        check_data_dir(cls._data_dir(cfg))
         return cls(cfg, T5Dictionary.from_data_dir(cls._data_dir(cfg), cfg.source_lang))
 
     @classmethod
@@ -93,6 +98,8 @@ class SSRRewritingTask(FairseqTask):
 
     def load_state_dict(self, state_dict):
         """Checkpoint task state arrives before the model is rebuilt: size the dictionary as it was in training."""
+        check_same_spm(state_dict.get("spm_sha256"), "the checkpoint's training data", self.spm_sha256,
+                       os.path.join(self._data_dir(self.cfg), SPM_NAME) if self.cfg.data else None)
         super().load_state_dict(state_dict)
         if "dictionary_rows" in state_dict:
             self._size_dictionary(int(state_dict["dictionary_rows"]))
@@ -172,6 +179,8 @@ class SSRRewritingTask(FairseqTask):
         if hf_dir:
             from ..models.hf import load_hf_weights, vocab_rows
 
+            check_same_spm(spm_digest(hf_dir), f"--hf-checkpoint {hf_dir}", self.spm_sha256,
+                           os.path.join(self._data_dir(self.cfg), SPM_NAME))
             self._size_dictionary(vocab_rows(hf_dir))
         elif "dictionary_rows" not in self.state.state_dict:
             self._size_dictionary(len(self.dictionary))
