@@ -1,5 +1,6 @@
 """Training speed levers against the plain path (fp32): chunked cross-entropy, FlexAttention for the encoder bias,
 and ``fairseq-train`` with the flags following the same loss curve."""
+import argparse
 import json
 import re
 
@@ -131,3 +132,16 @@ def test_bf16_autocast_stays_within_a_stated_tolerance_of_fp32(ssr_data, output_
     for name, g in ref_grads.items():
         if g.abs().sum() > 0:
             assert torch.nn.functional.cosine_similarity(grads[name].flatten(), g.flatten(), dim=0) > 0.995, name
+
+
+def test_compiled_model_gives_the_plain_loss_and_gradients(ssr_data):
+    """--compile-model: torch.compile of both stacks (inductor, on CPU here) computes what the eager model does."""
+    from fairseq_ssr.training_levers import apply_levers
+
+    model, criterion, sample = build(ssr_data, "--dropout-rate", 0.0)
+    ref_loss, _, ref_grads = loss_and_grads(model, criterion, sample)
+    apply_levers(model, argparse.Namespace(compile_model=True, attention_kernel="sdpa"), from_checkpoint=False)
+    loss, _, grads = loss_and_grads(model, criterion, sample)
+    assert abs(loss.item() - ref_loss.item()) <= 1e-5 * ref_loss.item()
+    for name, g in ref_grads.items():
+        assert torch.allclose(grads[name], g, atol=1e-5, rtol=1e-4), name
