@@ -8,7 +8,11 @@
 #               (rule-based article/preposition/verb-form/agreement/dropped-word/duplicated-word errors, with the
 #               gold edits written as .m2); a T5-layout SentencePiece model is trained on the pre-training text.
 #   2 T5s       stand-ins for public T5 checkpoints: a generator and a smaller student are trained from scratch by
-#               T5 infilling (the pipeline's t5cont objective + fairseq-train) and exported as HF T5 directories.
+#               T5 infilling (the pipeline's t5cont objective + fairseq-train) and exported as HF T5 directories;
+#               --student and --generator take real HF T5 directories instead (a local t5-small and t5-base, say).
+#               At this size the stand-ins are weak language models that have not learnt to copy, so their GEC
+#               outputs are not yet sentences: the demo shows the method's data, curriculum and reports, not a
+#               working corrector; a pre-trained T5 already copies its input, which is what GEC needs first.
 #   3 SSR       recipes/ssr_pretrain.sh: the generator fills freshly masked spans (nucleus sampling), the pairs are
 #               grouped by its loss into 5 curriculum groups, and the student is trained on them easiest first;
 #               the same script with --variant t5cont continues the student by infilling for as many updates.
@@ -22,8 +26,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 option WORK "$REPO/work/demo" "output directory" SSR_DEMO_WORK
 option SCALE full "full or tiny (a smoke test of every stage)" SSR_DEMO_SCALE
 option TEXT "$REPO/data/botchan.txt" "the book, one paragraph a line"
+option STUDENT "" "Hugging Face T5 directory to continue instead of the student stand-in (a local t5-small, say); with --generator, stage 2 is skipped. Not validated here: this machine has no public checkpoint"
+option GENERATOR "" "Hugging Face T5 directory that fills the spans instead of the generator stand-in (same vocabulary as --student)"
 parse_flags "$@"
 require "demo text" "$TEXT"
+[[ -z $STUDENT && -z $GENERATOR ]] || [[ -n $STUDENT && -n $GENERATOR ]] || die "give --student and --generator together"
+[[ -z $STUDENT ]] || { require_hf_t5 "$STUDENT"; require_hf_t5 "$GENERATOR"; }
 
 # sizes: data flags | example subwords | generator shape | student shape | updates: generator student continual GEC
 case $SCALE in
@@ -67,17 +75,22 @@ t5_from_scratch() {  # NAME UPDATES SHAPE...: T5 infilling from scratch on the b
     --arch t5 "$@" --feed-forward-proj relu --tie-word-embeddings
   run bash "$RECIPES/export_hf.sh" --checkpoint "$WORK/$name/checkpoint_last.pt" --out "$WORK/$name/hf"
 }
-timed t5-data run "$PYTHON" "$REPO/preprocess/pipeline.py" --text "$WORK/data/pretrain.txt" \
-  --spm "$WORK/data/spiece.model" --work-dir "$WORK/t5/pipeline" --out-dir "$WORK/t5" --objectives t5cont \
-  --max-tokens "$example_tokens" --seed 1 --no-progress-bar
-timed generator t5_from_scratch generator "${updates[0]}" "${generator[@]}"
-timed student t5_from_scratch student "${updates[1]}" "${student[@]}"
+if [[ -n $STUDENT ]]; then  # real checkpoints: no stand-ins to train
+  student_dir=$STUDENT generator_dir=$GENERATOR
+else
+  timed t5-data run "$PYTHON" "$REPO/preprocess/pipeline.py" --text "$WORK/data/pretrain.txt" \
+    --spm "$WORK/data/spiece.model" --work-dir "$WORK/t5/pipeline" --out-dir "$WORK/t5" --objectives t5cont \
+    --max-tokens "$example_tokens" --seed 1 --no-progress-bar
+  timed generator t5_from_scratch generator "${updates[0]}" "${generator[@]}"
+  timed student t5_from_scratch student "${updates[1]}" "${student[@]}"
+  student_dir=$WORK/student/hf generator_dir=$WORK/generator/hf
+fi
 
 # 3 --------------------------------------------------------------------------------------------------------------
 # fresh masks (seed 2): the generator never saw these spans' truth; T5-cont trains on the very same examples
 for variant in ssr t5cont; do
   timed "pretrain-$variant" run bash "$RECIPES/ssr_pretrain.sh" --variant "$variant" --text "$WORK/data/pretrain.txt" \
-    --init "$WORK/student/hf" --generator "$WORK/generator/hf" --work "$WORK/pretrain" --max-len "$example_tokens" \
+    --init "$student_dir" --generator "$generator_dir" --work "$WORK/pretrain" --max-len "$example_tokens" \
     --seed 2 --valid-every 20 --batch-seqs 16 --batch-size 16 --lr 1e-3 --warmup 20 --max-update "${updates[2]}" \
     --save-interval $((updates[2] / 5)) -- --log-interval 5
 done

@@ -351,3 +351,15 @@ def test_export_hf_needs_a_checkpoint_and_says_so(tmp_path):
     result = recipe("export_hf.sh", check=False)
     assert result.returncode == 2 and "missing --checkpoint" in result.stderr
     assert "Export a trained model" in recipe("export_hf.sh", "--help").stdout
+
+
+def test_the_demo_continues_given_t5_checkpoints_instead_of_training_stand_ins(tmp_path, hf_init):
+    given = ["--student", hf_init, "--generator", hf_init, "--work", tmp_path / "demo"]
+    ran = commands(recipe("demo.sh", *given, env={"DRY_RUN": "1"}).stderr)
+    assert not any("pipeline.py" in c or c.startswith("fairseq-train") for c in ran)  # no stand-in is trained
+    pretrain = [c for c in ran if "ssr_pretrain.sh" in c]
+    assert len(pretrain) == 2 and all(f"--init {hf_init} --generator {hf_init} " in c for c in pretrain)
+    gec = [c for c in ran if "gec.sh" in c]
+    assert "--format whole" in gec[0] and "--format seq2seq" in gec[1]  # SSR as the paper, T5-cont as T5
+    alone = recipe("demo.sh", "--student", hf_init, "--work", tmp_path / "demo", env={"DRY_RUN": "1"}, check=False)
+    assert alone.returncode == 2 and "give --student and --generator together" in alone.stderr
