@@ -21,7 +21,7 @@ def main(argv=None):
     except (OSError, ValueError, KeyError) as e:
         p.exit(2, f"demo_report: error: {e}\n")
     panels = [(title, {name: logs[name] for name in names if name in logs}) for title, names in (
-        ("T5 stand-ins: infilling from scratch", ("generator", "student")),
+        ("T5 stand-ins, from scratch", ("generator", "student-copy", "student")),
         ("continual pre-training of the student", ("SSR", "T5-cont")),
         ("GEC fine-tuning", ("GEC from SSR", "GEC from T5-cont")),
     )]

@@ -5,8 +5,10 @@ import os
 import pytest
 from conftest import DEMO_TEXT
 
+from fairseq_ssr.data.tokenizer import load_sentencepiece
+from fairseq_ssr.demo.copy_task import CopyConfig, write_copy_pairs
 from fairseq_ssr.demo.corpus import heldout_sentences, sentences, split_book, tokenize
-from fairseq_ssr.demo.data import DemoDataConfig, prepare
+from fairseq_ssr.demo.data import DemoDataConfig, _windows, prepare
 from fairseq_ssr.demo.logs import parse_log
 from fairseq_ssr.demo.report import parse_m2_output
 from fairseq_ssr.demo.synthetic_gec import ErrorConfig, ErrorMaker, apply_edits, m2_block
@@ -81,12 +83,19 @@ def test_case_of_a_replaced_sentence_initial_word_is_kept():
 
 
 def test_prepare_writes_the_layout_its_stats_describe_and_a_rerun_does_nothing(tmp_path):
-    cfg = DemoDataConfig(vocab_size=500, test_sentences=40, valid_sentences=10, variants=2)
+    cfg = DemoDataConfig(vocab_size=500, test_sentences=40, valid_sentences=10, variants=2, max_tokens=12,
+                         copy=CopyConfig(train_pairs=30, valid_pairs=5))
     stats = prepare(str(DEMO_TEXT), str(tmp_path), cfg)
+    copy = {name: (tmp_path / "copy" / name).read_text(encoding="utf-8").splitlines() for name in
+            ("train.src", "train.tgt", "valid.src", "valid.tgt")}
+    assert stats["copy"] == {"train": 30, "valid": 5} and len(copy["train.src"]) == 30 and len(copy["valid.tgt"]) == 5
     gec = tmp_path / "gec"
     lines = {name: (gec / name).read_text(encoding="utf-8").splitlines() for name in os.listdir(gec)}
     assert len(lines["train.src"]) == len(lines["train.tgt"]) == stats["gec"]["train"]["pairs"]
-    assert stats["gec"]["train"]["pairs"] == 2 * stats["gec"]["train"]["sentences"]
+    # training sentences cut into windows of 5-12 tokens, at two offsets: more distinct targets than sentences
+    assert all(5 <= len(t.split()) <= 12 for t in lines["train.tgt"])
+    assert len(set(lines["train.tgt"])) > 1.5 * stats["gec"]["train"]["sentences"]
+    assert all(5 <= len(t.split()) <= 12 for t in lines["test.tgt"] + lines["valid.tgt"])
     assert len(lines["test.src"]) == len(lines["test.tgt"]) == 40 and len(lines["valid.src"]) == 10
     assert sum(line.startswith("S ") for line in lines["test.m2"]) == 40
     assert [line[2:] for line in lines["test.m2"] if line.startswith("S ")] == lines["test.src"]
@@ -100,6 +109,35 @@ def test_prepare_writes_the_layout_its_stats_describe_and_a_rerun_does_nothing(t
     assert (tmp_path / "stats.json").stat().st_mtime_ns == before
     with pytest.raises(ValueError, match="held-out sentences"):
         prepare(str(DEMO_TEXT), str(tmp_path / "small"), DemoDataConfig(vocab_size=500, test_sentences=5000))
+
+
+def test_windows_cut_at_the_offset_and_every_max_tokens_after_it_and_drop_short_pieces():
+    tokens = [str(i) for i in range(40)]
+    assert [len(w) for w in _windows(tokens, 0, 5, 15)] == [15, 15, 10]
+    assert [w[0] for w in _windows(tokens, 7, 5, 15)] == ["0", "7", "22"] and _windows(tokens, 7, 5, 15)[-1][-1] == "36"
+    assert _windows(tokens[:12], 0, 5, 15) == [tokens[:12]]  # a short sentence stays whole
+    assert _windows(tokens[:12], 3, 5, 15) == [tokens[3:12]]  # the 3-token head is too short
+
+
+def test_copy_pairs_are_identical_sides_of_random_pieces_spanning_the_vocabulary(spm_path, tmp_path):
+    cfg = CopyConfig(train_pairs=2000, valid_pairs=50, min_pieces=5, max_pieces=12, seed=3)
+    assert write_copy_pairs(spm_path, str(tmp_path / "a"), cfg) == {"train": 2000, "valid": 50}
+    read = lambda d, name: (tmp_path / d / name).read_text(encoding="utf-8").splitlines()  # noqa: E731
+    train = read("a", "train.src")
+    assert train == read("a", "train.tgt") and read("a", "valid.src") == read("a", "valid.tgt")
+    assert len(set(train)) == len(train) and not set(train) & set(read("a", "valid.src"))
+    sp = load_sentencepiece(spm_path)
+    ids = [sp.encode(line) for line in train]
+    # decoded and encoded again, pieces may merge or split a little, but never far outside the drawn lengths
+    assert all(3 <= len(x) <= 16 for x in ids), min(map(len, ids))
+    seen = {i for x in ids for i in x}
+    assert len(seen) > 0.9 * (sp.get_piece_size() - 3)  # uniform over the vocabulary: ~17k draws of its pieces
+    write_copy_pairs(spm_path, str(tmp_path / "b"), cfg)
+    assert read("b", "train.src") == train  # a pure function of the seed
+    write_copy_pairs(spm_path, str(tmp_path / "c"), CopyConfig(train_pairs=2000, valid_pairs=50, seed=4))
+    assert read("c", "train.src") != train
+    with pytest.raises(ValueError, match="min_pieces"):
+        CopyConfig(min_pieces=8, max_pieces=4)
 
 
 LOG = """\

@@ -4,14 +4,17 @@ Layout of ``OUT`` (every file plain text, one item a line)::
 
     pretrain.txt                 tokenized paragraphs for pre-training (the start of the book)
     spiece.model                 SentencePiece in T5 layout, trained on pretrain.txt
-    gec/train.{src,tgt}          erroneous -> correct sentence pairs (``variants`` corruptions per sentence)
+    gec/train.{src,tgt}          erroneous -> correct pairs of sentence windows (``variants`` cuts per sentence)
     gec/valid.{src,tgt}
     gec/test.src, gec/test.m2    erroneous test sentences and their gold edits; gec/test.tgt the correct ones
+    copy/{train,valid}.{src,tgt} random piece sequences to copy, for the student stand-in (:mod:`.copy_task`)
     stats.json                   what was made: paragraphs, tokens, sentences and edits per split and type
 
 GEC test and validation sentences come from the held-out end of the book, which no model sees before; the GEC
-training pairs are made from every other sentence of the book. ``stats.json`` is written last; a rerun with the
-same text and settings finds it and does nothing.
+training pairs are made from every other sentence of the book, cut into windows of at most ``max_tokens`` tokens
+at a different offset for each variant: the book has only about a thousand short sentences, and a small model
+fine-tuned on a few corruptions of each learns their targets by heart instead of correcting its input.
+``stats.json`` is written last; a rerun with the same text and settings finds it and does nothing.
 """
 import json
 import os
@@ -22,6 +25,7 @@ from typing import List, Sequence
 
 from ..data.tokenizer import train_sentencepiece
 from ..pipeline.records import read_json, sha256_file, write_json
+from .copy_task import CopyConfig, write_copy_pairs
 from .corpus import heldout_sentences, split_book
 from .synthetic_gec import ErrorConfig, ErrorMaker, m2_block
 
@@ -34,8 +38,9 @@ class DemoDataConfig:
     max_tokens: int = 40
     test_sentences: int = 200
     valid_sentences: int = 60
-    variants: int = 6  # corruptions of each training sentence
+    variants: int = 6  # cuts of each training sentence into windows, each window with its own errors
     errors: ErrorConfig = ErrorConfig()
+    copy: CopyConfig = CopyConfig()
 
 
 def prepare(text_path: str, out_dir: str, cfg: DemoDataConfig) -> dict:
@@ -63,8 +68,11 @@ def prepare(text_path: str, out_dir: str, cfg: DemoDataConfig) -> dict:
     # need not be new to a pre-trained model, and a tiny model needs every pair it can get); the test is unseen: a
     # sentence the book repeats ('" What ?') is left out of training where it is a test or validation sentence
     evaluated = {" ".join(s) for s in sentences[:need]}
-    candidates = sentences[need:] + heldout_sentences(pretrain, cfg.min_tokens, cfg.max_tokens)
+    long = 10 ** 9  # training sentences of any length: they are cut into windows below
+    candidates = heldout_sentences(heldout, cfg.min_tokens, long) + heldout_sentences(pretrain, cfg.min_tokens, long)
     train = [s for s in candidates if " ".join(s) not in evaluated]
+    windows = [w for v in range(cfg.variants) for s in train
+               for w in _windows(s, v * cfg.max_tokens // cfg.variants, cfg.min_tokens, cfg.max_tokens)]
     maker = ErrorMaker(cfg.errors)
     gec = os.path.join(out_dir, "gec")
     stats = {
@@ -73,13 +81,20 @@ def prepare(text_path: str, out_dir: str, cfg: DemoDataConfig) -> dict:
         "heldout": {"paragraphs": len(heldout), "sentences": len(sentences)},
         "train_sentences_equal_to_an_evaluated_one": len(candidates) - len(train),
         "gec": {
-            "train": _write_pairs(gec, "train", train, maker, cfg.variants, key0=0),
+            "train": {**_write_pairs(gec, "train", windows, maker, 1, key0=0), "sentences": len(train)},
             "valid": _write_pairs(gec, "valid", valid, maker, 1, key0=1_000_000),
             "test": _write_pairs(gec, "test", test, maker, 1, key0=2_000_000, m2=True),
         },
+        "copy": write_copy_pairs(os.path.join(out_dir, "spiece.model"), os.path.join(out_dir, "copy"), cfg.copy),
     }
     write_json(stats_path, stats)
     return stats
+
+
+def _windows(tokens: List[str], offset: int, min_tokens: int, max_tokens: int) -> List[List[str]]:
+    """``tokens`` cut at ``offset`` and every ``max_tokens`` after it; pieces shorter than ``min_tokens`` go."""
+    cuts = [0] + list(range(offset or max_tokens, len(tokens), max_tokens)) + [len(tokens)]
+    return [tokens[a:b] for a, b in zip(cuts, cuts[1:]) if b - a >= min_tokens]
 
 
 def _write_pairs(out_dir: str, split: str, sentences: Sequence[List[str]], maker: ErrorMaker, variants: int,

@@ -12,7 +12,8 @@ from .logs import TrainLog, read_log
 
 RUNS = (  # (name, directory under WORK, what it is)
     ("generator", "generator", "T5 stand-in: infilling from scratch (the larger model)"),
-    ("student", "student", "T5 stand-in: infilling from scratch (the model SSR improves)"),
+    ("student-copy", "student-copy", "T5 stand-in: copying random piece sequences, from scratch"),
+    ("student", "student", "T5 stand-in: infilling, from student-copy (the model SSR improves)"),
     ("SSR", "pretrain/ssr", "student + SSR with the curriculum"),
     ("T5-cont", "pretrain/t5cont", "student + infilling, as many updates"),
     ("GEC from SSR", "gec/ssr", "fine-tuning on the synthetic GEC pairs"),
@@ -164,17 +165,24 @@ def _gec_section(work: str) -> List[str]:
     out = ["## GEC on the held-out synthetic test set (M^2, m2scorer)", "",
            "| system | P | R | F0.5 | output = reference |", "| --- | ---: | ---: | ---: | ---: |"]
     reference = os.path.join(work, "data", "gec", "test.tgt")
+    exact = {}
     for label, sub in (("student + SSR, fine-tuned", "ssr"), ("student + T5-cont, fine-tuned", "t5cont")):
         path = os.path.join(work, "gec", sub, "m2.txt")
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
                 r = parse_m2_output(f.read())
-            exact = _exact_share(os.path.join(work, "gec", sub, "test.hyp"), reference)
-            out.append(f"| {label} | {r.precision:.4f} | {r.recall:.4f} | {r.f05:.4f} | {exact} |")
+            exact[label] = _exact_share(os.path.join(work, "gec", sub, "test.hyp"), reference)
+            out.append(f"| {label} | {r.precision:.4f} | {r.recall:.4f} | {r.f05:.4f} | {exact[label]:.1%} |")
     copy = copy_baseline(work)
     if copy is not None:
-        exact = _exact_share(os.path.join(work, "data", "gec", "test.src"), reference)
-        out.append(f"| input copied unchanged | {copy.precision:.4f} | {copy.recall:.4f} | {copy.f05:.4f} | {exact} |")
+        copied = _exact_share(os.path.join(work, "data", "gec", "test.src"), reference)
+        out.append(f"| input copied unchanged | {copy.precision:.4f} | {copy.recall:.4f} | {copy.f05:.4f} | "
+                   f"{copied:.1%} |")
+        if exact:
+            out += ["", "Exact match against copying the input: " + "; ".join(
+                f"{label} {100 * (share - copied):+.1f} points ({'above' if share > copied else 'not above'} the copy "
+                "baseline)"
+                for label, share in exact.items()) + "."]
     out += ["", "M^2 credits every gold edit that a hypothesis contains, also when the hypothesis strays from its "
             "source elsewhere (a dropped duplicate is a correct deletion whatever follows): read P/R/F with the "
             "exact-match share and the examples below.", ""]
@@ -199,10 +207,10 @@ def _significance(work: str) -> List[str]:
             f"{c.p_value:.3f} (paired bootstrap over {c.units} test sentences, {c.resamples} resamples): {verdict}."]
 
 
-def _exact_share(hypotheses: str, references: str) -> str:
+def _exact_share(hypotheses: str, references: str) -> float:
     with open(hypotheses, encoding="utf-8") as h, open(references, encoding="utf-8") as r:
         pairs = list(zip(h, r))
-    return f"{sum(a.strip() == b.strip() for a, b in pairs) / max(len(pairs), 1):.1%}"
+    return sum(a.strip() == b.strip() for a, b in pairs) / max(len(pairs), 1)
 
 
 def _examples_section(work: str, count: int = 3) -> List[str]:
