@@ -27,6 +27,10 @@ def test_tiny_demo_runs_every_stage_and_reports_them(tmp_path):
     ssr = read_log(work / "pretrain" / "ssr" / "train.log")
     assert [g for g, _, _ in ssr.phases] == [0, 1, 2, 3, 4] and ssr.updates == 25
     assert read_log(work / "pretrain" / "t5cont" / "train.log").updates == 25  # as many updates as SSR
+    # the student stand-in: copying random pieces (20 updates), then infilling from that model (30 updates)
+    assert read_log(work / "student-copy" / "train.log").updates == 20
+    assert read_log(work / "student" / "train.log").updates == 30
+    assert f"hf_checkpoint='{work / 'student-copy' / 'hf'}'" in (work / "student" / "train.log").read_text()
     report = (work / "report.md").read_text()
     gold, references = work / "data" / "gec" / "test.m2", (work / "data" / "gec" / "test.tgt").read_text().splitlines()
     for name, label in (("ssr", "student + SSR, fine-tuned"), ("t5cont", "student + T5-cont, fine-tuned")):
@@ -39,6 +43,10 @@ def test_tiny_demo_runs_every_stage_and_reports_them(tmp_path):
         exact = sum(h == r for h, r in zip(hyps, references)) / len(references)
         row = f"| {label} | {printed.precision:.4f} | {printed.recall:.4f} | {printed.f05:.4f} | {exact:.1%} |"
         assert row in report
+    assert "| copy pairs | 2000 train / 200 valid random piece sequences" in report
+    assert re.search(r"Exact match against copying the input: student \+ SSR, fine-tuned [+-][\d.]+ points "
+                     r"\((above|not above) the copy baseline\); student \+ T5-cont, fine-tuned [+-][\d.]+ points",
+                     report)
     assert re.search(r"SSR - T5-cont, F0.5: [+-][\d.]+, 95% interval \[[+-][\d.]+, [+-][\d.]+\], p = [\d.]+", report)
     assert re.search(r"correlation of score and example length[^|]*-?[\d.]+", report)
     for heading in ("## Stage times", "## Data", "## Training", "SSR curriculum", "## GEC", "## Test examples"):

@@ -93,6 +93,9 @@ def _data_section(work: str) -> List[str]:
             kinds = ", ".join(f"{k} {v}" for k, v in g["edit_types"].items())
             out.append(f"| GEC {split} | {g['pairs']} pairs from {g['sentences']} sentences, {g['unchanged']} "
                        f"left correct, {g['edits']} gold edits ({kinds}) |")
+        if "copy" in demo:
+            out.append(f"| copy pairs | {demo['copy']['train']} train / {demo['copy']['valid']} valid random piece "
+                       "sequences, for the student stand-in to learn copying on |")
     t5 = read_json(os.path.join(work, "t5", "t5cont", "stats.json"))
     if t5:
         out.append(f"| T5 stand-in data | {_examples(t5)}, masked share {t5.get('masked_share')}, mean span "
