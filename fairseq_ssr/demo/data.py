@@ -81,9 +81,9 @@ def prepare(text_path: str, out_dir: str, cfg: DemoDataConfig) -> dict:
         "heldout": {"paragraphs": len(heldout), "sentences": len(sentences)},
         "train_sentences_equal_to_an_evaluated_one": len(candidates) - len(train),
         "gec": {
-            "train": {**_write_pairs(gec, "train", windows, maker, 1, key0=0), "sentences": len(train)},
-            "valid": _write_pairs(gec, "valid", valid, maker, 1, key0=1_000_000),
-            "test": _write_pairs(gec, "test", test, maker, 1, key0=2_000_000, m2=True),
+            "train": {**_write_pairs(gec, "train", windows, maker, key0=0), "sentences": len(train)},
+            "valid": _write_pairs(gec, "valid", valid, maker, key0=1_000_000),
+            "test": _write_pairs(gec, "test", test, maker, key0=2_000_000, m2=True),
         },
         "copy": write_copy_pairs(os.path.join(out_dir, "spiece.model"), os.path.join(out_dir, "copy"), cfg.copy),
     }
@@ -97,16 +97,16 @@ def _windows(tokens: List[str], offset: int, min_tokens: int, max_tokens: int) -
     return [tokens[a:b] for a, b in zip(cuts, cuts[1:]) if b - a >= min_tokens]
 
 
-def _write_pairs(out_dir: str, split: str, sentences: Sequence[List[str]], maker: ErrorMaker, variants: int,
-                 key0: int, m2: bool = False) -> dict:
+def _write_pairs(out_dir: str, split: str, sentences: Sequence[List[str]], maker: ErrorMaker, key0: int,
+                 m2: bool = False) -> dict:
+    """Each sentence with its own errors (corruption key ``key0 + index``) -> ``{split}.src/.tgt`` (and ``.m2``)."""
     sources, targets, blocks, types = [], [], [], Counter()
     for i, tokens in enumerate(sentences):
-        for v in range(variants):
-            noisy, edits = maker.corrupt(tokens, key0 + i * variants + v)
-            sources.append(" ".join(noisy))
-            targets.append(" ".join(tokens))
-            blocks.append(m2_block(noisy, edits))
-            types.update(e.type for e in edits)
+        noisy, edits = maker.corrupt(tokens, key0 + i)
+        sources.append(" ".join(noisy))
+        targets.append(" ".join(tokens))
+        blocks.append(m2_block(noisy, edits))
+        types.update(e.type for e in edits)
     _write_lines(os.path.join(out_dir, f"{split}.src"), sources)
     _write_lines(os.path.join(out_dir, f"{split}.tgt"), targets)
     if m2:
