@@ -138,6 +138,8 @@ def test_copy_pairs_are_identical_sides_of_random_pieces_spanning_the_vocabulary
     assert read("c", "train.src") != train
     with pytest.raises(ValueError, match="min_pieces"):
         CopyConfig(min_pieces=8, max_pieces=4)
+    with pytest.raises(ValueError, match="at least one copy pair"):
+        CopyConfig(train_pairs=0)
 
 
 LOG = """\

@@ -25,6 +25,9 @@ class CopyConfig:
     seed: int = 1
 
     def __post_init__(self):
+        if self.train_pairs < 1 or self.valid_pairs < 1:
+            raise ValueError(f"need at least one copy pair per split, got {self.train_pairs} train, "
+                             f"{self.valid_pairs} valid")
         if not 1 <= self.min_pieces <= self.max_pieces:
             raise ValueError(f"need 1 <= min_pieces <= max_pieces, got {self.min_pieces}, {self.max_pieces}")
 
